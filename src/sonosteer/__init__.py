@@ -1,0 +1,3 @@
+"""sonosteer: a music visualizer played like an instrument."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from sonosteer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Offline audio analysis: audio file -> analysis bundle on disk (design.md contract 1)."""

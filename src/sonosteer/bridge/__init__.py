@@ -1,0 +1,1 @@
+"""Runtime bridge: analysis bundle + performer settings + clock -> FrameControls (numpy only, never torch)."""

@@ -1,0 +1,1 @@
+"""Feature labels: per block, a label, category and confidence for each SAE feature."""
