@@ -55,6 +55,8 @@ PAIR_CHANNELS: dict[str, ChannelSpec] = {
 GLOBAL_CHANNELS: dict[str, ChannelSpec] = {
     "tension": ChannelSpec("norm", 0.0, 1.0, "harmonic tension of the mix: roughness and tonal distance combined"),
     "beat_phase": ChannelSpec("norm", 0.0, 1.0, "position inside the current beat, 0 on the beat"),
+    # Added by the analysis (schema stays 1: new channels only).
+    "bar_phase": ChannelSpec("norm", 0.0, 1.0, "position inside the current bar, 0 on the downbeat"),
 }
 
 SEPARATED_STEMS = ("bass", "drums", "vocals", "other")

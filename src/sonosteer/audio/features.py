@@ -62,20 +62,21 @@ def spectral_features(spec: np.ndarray, x: np.ndarray, grid: FrameGrid, harmonic
     power = mag**2
     n_frames = mag.shape[1]
     freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
-    rms = librosa.feature.rms(y=np.ascontiguousarray(x, dtype=np.float32), frame_length=N_FFT, hop_length=grid.hop)[0][:n_frames]
+    rms = librosa.feature.rms(S=mag, frame_length=N_FFT)[0]
     mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS, fmax=sr / 2)
     log_mel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
     rise = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=log_mel[:, :1]))
     flux = rise.mean(axis=0)
     total = power.sum(axis=0)
     centroid = np.where(total > 0, (freqs[:, None] * power).sum(axis=0) / np.maximum(total, 1e-20), 0.0)
-    flatness = librosa.feature.spectral_flatness(S=mag, power=2.0)[0]
-    mask_h, mask_p = hpss_masks(mag)
+    log_power = np.log(np.maximum(power, 1e-10))
+    flatness = np.where(total > 0, np.exp(log_power.mean(axis=0)) / np.maximum(power.mean(axis=0), 1e-10), 1.0)
+    mask_h, mask_p = hpss_masks(mag, freq_pool=4)
     perc_energy = (mask_p * power).sum(axis=0)
     percussive_ratio = np.where(total > 1e-12, perc_energy / np.maximum(total, 1e-20), 0.0)
     if harmonic:
         roughness = roughness_from_spectrum(mag, freqs)
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT, norm=np.inf).T
+        chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT, norm=np.inf, tuning=0.0).T
     else:
         roughness = np.zeros(n_frames, np.float32)
         chroma = np.zeros((n_frames, 12), np.float32)

@@ -109,10 +109,11 @@ class BasicPitchTracker:
 
     def track(self, y: np.ndarray, sample_rate_hz: int, frame_times_s: np.ndarray):
         import soxr
+
+        model = self._load()
         from basic_pitch import constants as bp
         from basic_pitch.inference import unwrap_output, window_audio_file
 
-        model = self._load()
         x = y if sample_rate_hz == bp.AUDIO_SAMPLE_RATE else soxr.resample(y, sample_rate_hz, bp.AUDIO_SAMPLE_RATE)
         x = np.asarray(x, dtype=np.float32)
         n_overlap = 30
