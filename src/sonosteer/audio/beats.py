@@ -118,7 +118,9 @@ def track_beats_dsp(onset_env: np.ndarray, low_onset: np.ndarray, chroma: np.nda
     )
     beat_frames = np.asarray(beat_frames, dtype=np.int64)
     if len(beat_frames) >= 4:
-        tempo = float(60.0 * frame_rate_hz / np.median(np.diff(beat_frames)))
+        # Median inter-beat interval over spans of up to 8 beats: finer than one frame.
+        span = min(8, len(beat_frames) - 1)
+        tempo = float(60.0 * frame_rate_hz * span / np.median(beat_frames[span:] - beat_frames[:-span]))
     meter, first = choose_bar(beat_frames, low_onset, chroma, onset_env, frame_rate_hz)
     beats_s = beat_frames / frame_rate_hz
     return BeatResult(tempo, beats_s, beats_s[first::meter], meter, "dsp:comb-tempo+librosa-dp", candidates=cands)
@@ -169,3 +171,18 @@ def beat_phase(times_s: np.ndarray, beats_s: np.ndarray, period_s: float) -> np.
     k = np.clip(np.searchsorted(grid, times_s, side="right") - 1, 0, len(grid) - 2)
     phase = (times_s - grid[k]) / (grid[k + 1] - grid[k])
     return np.clip(phase, 0.0, 1.0 - 1e-6).astype(np.float32)
+
+
+def track_mix(y: np.ndarray, sample_rate_hz: int = 22050) -> BeatResult:
+    """The default tracker on a bare mix (no separation): low-band onsets from an LR-4 split at 150 Hz.
+
+    The pipeline feeds the same tracker with the separated kick band instead.
+    """
+    from sonosteer.audio.crossover import lr4_split
+    from sonosteer.audio.features import FrameGrid, spectral_features, stft
+
+    grid = FrameGrid(sample_rate_hz=sample_rate_hz, hop=int(round(sample_rate_hz / 50.0)))
+    mix = spectral_features(stft(y, grid), y, grid)
+    low, _ = lr4_split(y, 150.0, sample_rate_hz)
+    low_flux = spectral_features(stft(low, grid), low, grid, harmonic=False)["flux"]
+    return track_beats_dsp(mix["flux"], low_flux, mix["chroma"], grid.frame_rate_hz, grid.hop, sample_rate_hz)

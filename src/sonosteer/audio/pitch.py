@@ -79,7 +79,7 @@ class PestoTracker:
             model = pesto.load_model("mir-1k_g7", step_size=self.step_ms, sampling_rate=sample_rate_hz)
             self._models[sample_rate_hz] = model
         with torch.inference_mode():
-            pitch, conf, _, _ = model(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), sr=sample_rate_hz, return_activations=True)
+            pitch, conf, _, _ = model(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), sr=sample_rate_hz, convert_to_freq=True, return_activations=True)
         pitch, conf = pitch.numpy().astype(np.float32), conf.numpy().astype(np.float32)
         times = np.arange(len(pitch)) * self.step_ms / 1000.0
         return _resample_track(times, pitch, conf, frame_times_s)
@@ -124,7 +124,14 @@ class BasicPitchTracker:
         contour = unwrap_output(contour, len(x), n_overlap)
         best = contour.argmax(axis=1)
         conf = contour.max(axis=1)
-        pitch = bp.ANNOTATIONS_BASE_FREQUENCY * 2.0 ** (best / (12.0 * bp.CONTOURS_BINS_PER_SEMITONE))
+        # Parabolic interpolation between the 1/3-semitone bins around the peak.
+        rows = np.arange(len(best))
+        left = contour[rows, np.maximum(best - 1, 0)]
+        right = contour[rows, np.minimum(best + 1, contour.shape[1] - 1)]
+        denom = left - 2 * conf + right
+        offset = np.where(denom < -1e-9, 0.5 * (left - right) / np.where(denom < -1e-9, denom, -1.0), 0.0)
+        position = best + np.clip(offset, -0.5, 0.5)
+        pitch = bp.ANNOTATIONS_BASE_FREQUENCY * 2.0 ** (position / (12.0 * bp.CONTOURS_BINS_PER_SEMITONE))
         times = np.arange(len(pitch)) / bp.ANNOTATIONS_FPS
         return _resample_track(times, pitch.astype(np.float32), conf.astype(np.float32), frame_times_s)
 
