@@ -69,8 +69,9 @@ def _cents(a: float, b: float) -> float:
 def test_synthetic_tone_pitch_with_every_tracker():
     t = np.arange(SR * 2) / SR
     y = sum(np.sin(2 * np.pi * 196.0 * h * t) / h for h in range(1, 6)).astype(np.float32) * 0.3
-    for tracker in (PestoTracker(), BasicPitchTracker(), PyinTracker()):
-        assert _cents(_median_pitch(tracker, y), 196.0) < 30, tracker.name
+    # Basic Pitch's contour has 1/3-semitone bins: within half a semitone is the right note.
+    for tracker, tolerance in ((PestoTracker(), 30), (BasicPitchTracker(), 50), (PyinTracker(), 30)):
+        assert _cents(_median_pitch(tracker, y), 196.0) < tolerance, tracker.name
 
 
 @pytest.mark.parametrize("file, tracker_cls", [("lmms_flute01.ogg", PestoTracker), ("lmms_flute01.ogg", BasicPitchTracker),

@@ -74,6 +74,8 @@ def spectral_features(spec: np.ndarray, x: np.ndarray, grid: FrameGrid, harmonic
     mask_h, mask_p = hpss_masks(mag, freq_pool=4)
     perc_energy = (mask_p * power).sum(axis=0)
     percussive_ratio = np.where(total > 1e-12, perc_energy / np.maximum(total, 1e-20), 0.0)
+    if harmonic and perc_energy.sum() > 0.7 * max(total.sum(), 1e-20):
+        harmonic = False  # a >70 % percussive block: no harmonic features (as the track-level gate)
     if harmonic:
         roughness = roughness_from_spectrum(mag, freqs)
         chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT, norm=np.inf, tuning=0.0).T

@@ -66,7 +66,7 @@ def import_pesto():
 class PestoTracker:
     """PESTO (Riou et al. 2023), weights `mir-1k_g7` shipped in pesto-pitch; monophonic."""
 
-    step_ms: float = 40.0
+    step_ms: float = 50.0
     name: str = "pesto:mir-1k_g7"
     _models: dict = field(default_factory=dict, repr=False)
 

@@ -60,7 +60,7 @@ class SpectralSeparator:
 
     def masks(self, mag: np.ndarray, sample_rate_hz: int) -> dict[str, np.ndarray]:
         """Soft masks per stem on the (freq, frame) magnitude grid; they sum to 1."""
-        mask_h, mask_p = hpss_masks(mag)
+        mask_h, mask_p = hpss_masks(mag, freq_pool=2)
         freqs = np.fft.rfftfreq(self.n_fft, 1.0 / sample_rate_hz)
         low = (1.0 / (1.0 + (freqs / self.bass_cutoff_hz) ** 8)).astype(np.float32)[:, None]
         upper = mag * mask_h * (1.0 - low)
