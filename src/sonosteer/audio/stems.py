@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonosteer.audio.channels import GLOBAL_STEM, SEPARATED_STEMS, VIRTUAL_STEMS
+from sonosteer.audio.channels import COUPLED_STEMS, GLOBAL_STEM, HPSS_STEMS, SEPARATED_STEMS, TENSION_STEM, VIRTUAL_STEMS
 from sonosteer.audio.crossover import BAND_LABELS
 
 
@@ -37,9 +37,8 @@ HPSS_COMPONENTS: tuple[tuple[str, str, str], ...] = (
     ("global_percussive", "global", "percussive"),
 )
 
-TENSION_STEM = "tension"
-COUPLED_STEMS = SEPARATED_STEMS + VIRTUAL_STEMS
-"""Coupling channels exist for every pair of these 9 stems (36 pairs)."""
+assert tuple(n for n, _, _ in HPSS_COMPONENTS) == HPSS_STEMS
+__all__ = ["COUPLED_STEMS", "HPSS_COMPONENTS", "TENSION_STEM", "StemSpec", "all_stems"]
 
 
 def all_stems() -> list[StemSpec]:
