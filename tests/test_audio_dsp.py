@@ -11,7 +11,7 @@ import scipy.ndimage as ndi
 from sonosteer.audio.coupling import analytic_phase, couple, phase_locking_value
 from sonosteer.audio.crossover import lr4_bands, lr4_split, virtual_stems
 from sonosteer.audio.envelope import follow_envelope
-from sonosteer.audio.medians import hpss_masks, running_median
+from sonosteer.audio.medians import hpss_masks, median_of_rows, running_median
 from sonosteer.audio.pitch import normalize_pitch
 from sonosteer.audio.postprocess import layer_entries, tonal_distance, two_window_novelty
 from sonosteer.audio.roughness import roughness_from_spectrum
@@ -68,6 +68,20 @@ def test_running_median_matches_scipy():
     x = np.random.default_rng(3).random((60, 80)).astype(np.float32)
     for size, axis, ndsize in ((7, 1, (1, 7)), (5, 0, (5, 1))):
         np.testing.assert_allclose(running_median(x, size, axis), ndi.median_filter(x, size=ndsize, mode="reflect"))
+
+
+def test_running_median_matches_scipy_for_the_hpss_window_sizes():
+    x = np.random.default_rng(5).random((40, 300)).astype(np.float32)
+    for size, axis, ndsize in ((31, 1, (1, 31)), (17, 0, (17, 1)), (3, 0, (3, 1)), (61, 0, (61, 1))):
+        np.testing.assert_array_equal(running_median(x, size, axis), ndi.median_filter(x, size=ndsize, mode="reflect"))
+
+
+def test_median_of_rows_equals_numpy_median_for_odd_and_even_counts():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((500, 33)).astype(np.float32)
+    for k in (1, 2, 5, 40, 41):
+        rows = rng.integers(0, 500, (64, k))
+        np.testing.assert_allclose(median_of_rows(x, rows), np.median(x[rows], axis=1), rtol=1e-6)
 
 
 def test_hpss_masks_split_a_tone_from_clicks():

@@ -53,11 +53,17 @@ def lr4_bands(x: np.ndarray, cutoffs_hz: tuple[float, ...], sample_rate_hz: floa
     return bands
 
 
+def named_bands(parent: str, x: np.ndarray, sample_rate_hz: float) -> dict[str, np.ndarray]:
+    """The named sub-bands of one separated stem (empty for stems without crossovers)."""
+    if parent not in CROSSOVERS_HZ:
+        return {}
+    bands = lr4_bands(x, CROSSOVERS_HZ[parent], sample_rate_hz)
+    return {name: band for name, band in zip(BAND_NAMES[parent], bands) if name is not None}
+
+
 def virtual_stems(stems: dict[str, np.ndarray], sample_rate_hz: float) -> dict[str, np.ndarray]:
     """The named sub-bands (drums_low ... other_high) of the separated stems."""
     out: dict[str, np.ndarray] = {}
-    for parent, cutoffs in CROSSOVERS_HZ.items():
-        for name, band in zip(BAND_NAMES[parent], lr4_bands(stems[parent], cutoffs, sample_rate_hz)):
-            if name is not None:
-                out[name] = band
+    for parent in CROSSOVERS_HZ:
+        out.update(named_bands(parent, stems[parent], sample_rate_hz))
     return out

@@ -2,11 +2,12 @@
 
 Everything here is a function of a block of audio (a chunk of the track plus margins) and is
 local in time, so long files are processed chunk by chunk. Track-level steps (normalisation,
-novelty, tonal distance, transients) happen afterwards in `channels_post.py`.
+novelty, tonal distance, transients) happen afterwards in `postprocess.py`.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,27 +49,38 @@ def stft(x: np.ndarray, grid: FrameGrid) -> np.ndarray:
     return librosa.stft(np.ascontiguousarray(x, dtype=np.float32), n_fft=N_FFT, hop_length=grid.hop)
 
 
+@functools.lru_cache(maxsize=8)
+def _filterbanks(sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin frequencies, mel filterbank, chroma filterbank) of the N_FFT grid, float32, built once per rate."""
+    import librosa
+
+    freqs = librosa.fft_frequencies(sr=sample_rate_hz, n_fft=N_FFT).astype(np.float32)
+    mel = librosa.filters.mel(sr=sample_rate_hz, n_fft=N_FFT, n_mels=N_MELS, fmax=sample_rate_hz / 2)
+    chroma = librosa.filters.chroma(sr=sample_rate_hz, n_fft=N_FFT, tuning=0.0)
+    return freqs, mel.astype(np.float32), chroma.astype(np.float32)
+
+
 def spectral_features(spec: np.ndarray, x: np.ndarray, grid: FrameGrid, harmonic: bool = True) -> dict[str, np.ndarray]:
     """Raw frame features of a stem block from its STFT (freq, frames) and waveform.
 
     Keys: rms, flux, centroid_hz, flatness, percussive_ratio, roughness, chroma (frames, 12),
     timbre (frames, 16 log-mel bands, for novelty), plus the HPSS masks `_mask_h`, `_mask_p`.
     With harmonic=False, roughness and chroma are zeros (a >70 % percussive stem).
+    Filterbanks are built once per rate and applied as float32 matrix products.
     """
     import librosa
 
-    sr = grid.sample_rate_hz
-    mag = np.abs(spec).astype(np.float32)
+    freqs, mel_fb, chroma_fb = _filterbanks(grid.sample_rate_hz)
+    mag = np.abs(spec).astype(np.float32, copy=False)
     power = mag**2
     n_frames = mag.shape[1]
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
-    rms = librosa.feature.rms(S=mag, frame_length=N_FFT)[0]
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_mels=N_MELS, fmax=sr / 2)
-    log_mel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+    total = power.sum(axis=0)
+    # librosa.feature.rms(S=mag) from the power: DC and Nyquist bins count once, the rest twice.
+    rms = np.sqrt(np.maximum(2.0 * total - power[0] - power[-1], 0.0) / N_FFT**2)
+    log_mel = librosa.power_to_db(mel_fb @ power, ref=1.0, amin=1e-10, top_db=None)
     rise = np.maximum(0.0, np.diff(log_mel, axis=1, prepend=log_mel[:, :1]))
     flux = rise.mean(axis=0)
-    total = power.sum(axis=0)
-    centroid = np.where(total > 0, (freqs[:, None] * power).sum(axis=0) / np.maximum(total, 1e-20), 0.0)
+    centroid = np.where(total > 0, (freqs @ power) / np.maximum(total, 1e-20), 0.0)
     log_power = np.log(np.maximum(power, 1e-10))
     flatness = np.where(total > 0, np.exp(log_power.mean(axis=0)) / np.maximum(power.mean(axis=0), 1e-10), 1.0)
     mask_h, mask_p = hpss_masks(mag, freq_pool=4)
@@ -78,7 +90,7 @@ def spectral_features(spec: np.ndarray, x: np.ndarray, grid: FrameGrid, harmonic
         harmonic = False  # a >70 % percussive block: no harmonic features (as the track-level gate)
     if harmonic:
         roughness = roughness_from_spectrum(mag, freqs)
-        chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=N_FFT, norm=np.inf, tuning=0.0).T
+        chroma = librosa.util.normalize(chroma_fb @ power, norm=np.inf, axis=0).T
     else:
         roughness = np.zeros(n_frames, np.float32)
         chroma = np.zeros((n_frames, 12), np.float32)

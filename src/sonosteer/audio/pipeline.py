@@ -1,16 +1,19 @@
 """analyze_file: audio file -> analysis bundle (design.md contract 1), cached by content hash.
 
-Stages: decode -> per 60 s chunk (separate, sub-bands, HPSS components, spectral features,
-envelope followers, pitch) -> beats -> track-level channels -> coupling -> classification ->
-atomic bundle write. Chunks carry 4 s margins, so STFT and filter edges never reach the kept
-frames, and follower state carries across chunks: memory stays bounded for hour-long files.
+Stages: decode -> per 60 s chunk (separate; per stem family: spectral features, HPSS parts,
+sub-bands, pitch) -> beats -> track-level channels -> coupling -> classification -> atomic
+bundle write. Chunk tasks run on a pool of worker threads (one per core, see workers.py), at
+most two chunks in flight; their results are folded in chunk order, where the envelope
+followers carry their state across chunks, so the bundle does not depend on scheduling and
+memory stays bounded for hour-long files.
 """
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,28 +25,26 @@ from sonosteer.audio.bundle import (
     AnalysisBundle, BundleError, BundleWriter, bundle_key, bundles_dir, find_bundle, pair_group,
 )
 from sonosteer.audio.channels import CORE_CHANNELS, GLOBAL_CHANNELS, GLOBAL_STEM, PAIR_CHANNELS, pair_key
+from sonosteer.audio.chunks import FAMILIES, PERCUSSIVE_SKIP, PITCHED_STEMS, FamilyChunk, analyse_family, plan_chunks, separate_chunk
 from sonosteer.audio.classify import classify
 from sonosteer.audio.coupling import couple
-from sonosteer.audio.crossover import virtual_stems
 from sonosteer.audio.decode import decode_mono, hash_file
 from sonosteer.audio.envelope import follow_envelope, preset_for
 from sonosteer.audio.errors import AudioInputError, BackendUnavailable
-from sonosteer.audio.features import FrameGrid, brightness, envelope_energy, spectral_features, stft
-from sonosteer.audio.pitch import PyinTracker, normalize_pitch, tracker_for
+from sonosteer.audio.features import FrameGrid, brightness
+from sonosteer.audio.pitch import PestoTracker, PyinTracker, normalize_pitch, tracker_for
 from sonosteer.audio.postprocess import (
     layer_entries, moving_average, normalize, novelty_curves, to_db, tonal_distance, transients,
 )
 from sonosteer.audio.separation import choose_separator
-from sonosteer.audio.stems import COUPLED_STEMS, HPSS_COMPONENTS, TENSION_STEM, StemSpec, all_stems
+from sonosteer.audio.stems import COUPLED_STEMS, TENSION_STEM, StemSpec, all_stems
+from sonosteer.audio.workers import SingleThreadedKernels, StageTimes, analysis_pool, default_workers
 
 ANALYSIS_VERSION = "1.0"
 GRID = FrameGrid()
-CHUNK_FRAMES = 3000  # 60 s
-MARGIN_FRAMES = 200  # 4 s
 MIN_DURATION_S = 0.25
 SILENCE_PEAK = 1e-4  # -80 dBFS
-PERCUSSIVE_SKIP = 0.7
-PITCHED_STEMS = ("vocals", "bass", "other")
+CHUNKS_IN_FLIGHT = 2
 
 Progress = Callable[[float, str], None]
 
@@ -60,17 +61,6 @@ class _StemFrames:
 
     def get(self, name: str) -> np.ndarray:
         return np.concatenate(self.parts[name])
-
-
-def _env_block(x: np.ndarray, x_start: int, env_lo: int, env_hi: int, env_hop: int) -> np.ndarray:
-    """Envelope-rate RMS for global envelope indices [env_lo, env_hi) from a block starting at x_start."""
-    out = np.zeros(env_hi - env_lo, np.float32)
-    first = max(env_lo, x_start // env_hop)
-    last = min(env_hi, (x_start + len(x)) // env_hop)
-    if last > first:
-        seg = x[first * env_hop - x_start: last * env_hop - x_start]
-        out[first - env_lo: last - env_lo] = envelope_energy(seg, env_hop)
-    return out
 
 
 def _follow_frames(acc: _StemFrames, env: np.ndarray, stem: StemSpec) -> None:
@@ -92,90 +82,79 @@ def _report(progress: Progress | None, fraction: float, message: str) -> None:
 
 
 @dataclass
-class _Backends:
-    separator: object
-    separator_note: str | None
-    pitch: dict[str, object]
-    pitch_notes: dict[str, str]
+class _PitchBackends:
+    trackers: dict[str, object]
+    notes: dict[str, str]
 
 
-def _pick_backends(separator_pref: str, pitch_pref: str) -> _Backends:
-    separator, note = choose_separator(separator_pref)
-    trackers, notes = {}, {}
-    for stem in PITCHED_STEMS:
-        tracker = tracker_for(stem, fallback=(pitch_pref == "pyin"))
-        if not isinstance(tracker, PyinTracker):
-            try:
-                tracker.track(np.zeros(GRID.sample_rate_hz, np.float32), GRID.sample_rate_hz, np.array([0.5]))
-            except Exception as exc:  # noqa: BLE001 - any load failure means: use the fallback
-                notes[stem] = f"{tracker.name} failed to load ({exc}); using librosa pYIN"
-                tracker = PyinTracker()
-        trackers[stem] = tracker
-    return _Backends(separator, note, trackers, notes)
+def _load_pitch(pitch_pref: str, kernels: SingleThreadedKernels) -> tuple[_PitchBackends, StageTimes]:
+    """The pitch tracker of each pitched stem, loaded and tried once (PESTO's model is shared)."""
+    times = StageTimes()
+    with times.stage("load models"):
+        trackers, notes = {}, {}
+        pesto = PestoTracker()
+        for stem in PITCHED_STEMS:
+            tracker = tracker_for(stem, fallback=(pitch_pref == "pyin"))
+            if isinstance(tracker, PestoTracker):
+                tracker = pesto
+            if not isinstance(tracker, PyinTracker):
+                try:
+                    tracker.track(np.zeros(GRID.sample_rate_hz, np.float32), GRID.sample_rate_hz, np.array([0.5]))
+                except Exception as exc:  # noqa: BLE001 - any load failure means: use the fallback
+                    notes[stem] = f"{tracker.name} failed to load ({exc}); using librosa pYIN"
+                    tracker = PyinTracker()
+            trackers[stem] = tracker
+            kernels.limit_torch()
+    return _PitchBackends(trackers, notes), times
 
 
-def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], backends: _Backends,
-                    progress: Progress | None, timings: dict[str, float]) -> dict[str, _StemFrames]:
-    import librosa
-
-    hop, sr, env_hop = GRID.hop, GRID.sample_rate_hz, GRID.env_hop
-    per = GRID.env_per_frame
+def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], separator, pitch_pref: str,
+                    workers: int, progress: Progress | None, times: StageTimes) -> tuple[dict[str, _StemFrames], _PitchBackends]:
+    """Every chunk through the worker pool; results folded into per-stem frames in chunk order."""
     specs = {s.name: s for s in stems}
     acc = {s.name: _StemFrames() for s in stems if s.kind != "derived"}
-    n_chunks = -(-n_frames // CHUNK_FRAMES)
-    for ci, c0f in enumerate(range(0, n_frames, CHUNK_FRAMES)):
-        c1f = min(n_frames, c0f + CHUNK_FRAMES)
-        s0f = max(0, c0f - MARGIN_FRAMES)
-        s0, s1 = s0f * hop, min(len(y), (c1f + MARGIN_FRAMES) * hop)
-        yc = y[s0:s1]
-        core = slice(c0f - s0f, c1f - s0f)
-        env_lo, env_hi = c0f * per - per // 2, c1f * per - per // 2
-        base = 0.05 + 0.75 * ci / n_chunks
-        _report(progress, base, f"separating stems ({ci + 1}/{n_chunks})")
-        t = time.perf_counter()
-        signals = {GLOBAL_STEM: yc, **backends.separator.separate(yc, sr)}
-        timings["separation"] += time.perf_counter() - t
-        t = time.perf_counter()
-        signals.update(virtual_stems(signals, sr))
-        timings["sub-bands"] += time.perf_counter() - t
-        _report(progress, base + 0.3 * 0.75 / n_chunks, f"features ({ci + 1}/{n_chunks})")
-        t = time.perf_counter()
-        ratios: dict[str, float] = {}
-        masks: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for name, x in list(signals.items()):
-            spec = stft(x, GRID)
-            feats = spectral_features(spec, x, GRID)
-            masks[name] = (spec, feats.pop("_mask_h"), feats.pop("_mask_p"))
-            _store(acc[name], feats, core, x, s0, env_lo, env_hi, specs[name])
-            energy = feats["energy"][core]
-            ratios[name] = float((feats["percussive_ratio"][core] * energy).sum() / max(energy.sum(), 1e-20))
-        for comp, src, part in HPSS_COMPONENTS:
-            spec, mask_h, mask_p = masks[src]
-            cspec = spec * (mask_h if part == "harmonic" else mask_p)
-            x = librosa.istft(cspec, hop_length=hop, length=len(signals[src])).astype(np.float32)
-            feats = spectral_features(cspec, x, GRID, harmonic=(part == "harmonic"))
-            feats.pop("_mask_h"), feats.pop("_mask_p")
-            _store(acc[comp], feats, core, x, s0, env_lo, env_hi, specs[comp])
-        timings["features"] += time.perf_counter() - t
-        _report(progress, base + 0.7 * 0.75 / n_chunks, f"pitch ({ci + 1}/{n_chunks})")
-        t = time.perf_counter()
-        frame_times = (np.arange(c0f, c1f) - s0f) / GRID.frame_rate_hz
-        for stem in PITCHED_STEMS:
-            if ratios[stem] > PERCUSSIVE_SKIP:
-                pitch, conf = np.zeros(len(frame_times), np.float32), np.zeros(len(frame_times), np.float32)
-            else:
-                pitch, conf = backends.pitch[stem].track(signals[stem], sr, frame_times)
-            acc[stem].add("pitch_hz", pitch)
-            acc[stem].add("pitch_confidence", conf)
-        timings["pitch"] += time.perf_counter() - t
-    return acc
+    plans = plan_chunks(len(y), n_frames, GRID)
 
+    def fold(family_futures: list) -> None:
+        for future in family_futures:
+            result: FamilyChunk = future.result()
+            times.merge(result.times)
+            for name, chunk in result.stems.items():
+                for key, values in chunk.features.items():
+                    acc[name].add(key, values)
+                _follow_frames(acc[name], chunk.envelope_rms, specs[name])
+            if result.pitch_hz is not None:
+                acc[result.parent].add("pitch_hz", result.pitch_hz)
+                acc[result.parent].add("pitch_confidence", result.pitch_confidence)
 
-def _store(acc: _StemFrames, feats: dict[str, np.ndarray], core: slice, x: np.ndarray, x_start: int,
-           env_lo: int, env_hi: int, stem: StemSpec) -> None:
-    for key, values in feats.items():
-        acc.add(key, values[core])
-    _follow_frames(acc, _env_block(x, x_start, env_lo, env_hi, GRID.env_hop), stem)
+    with analysis_pool(workers) as (pool, kernels):
+        pitch_future = pool.submit(_load_pitch, pitch_pref, kernels)
+        # librosa.beat compiles numba kernels on import (~2 s): do it while the first chunk separates.
+        beat_import = pool.submit(importlib.import_module, "librosa.beat")
+        next_separation = pool.submit(separate_chunk, y, plans[0], separator, GRID)
+        in_flight: deque[list] = deque()
+        pitch = None
+        for plan in plans:
+            signals, sep_times = next_separation.result()
+            times.merge(sep_times)
+            if plan.index + 1 < len(plans):
+                next_separation = pool.submit(separate_chunk, y, plans[plan.index + 1], separator, GRID)
+            if pitch is None:
+                pitch, load_times = pitch_future.result()
+                times.merge(load_times)
+            in_flight.append([
+                pool.submit(analyse_family, family, signals[family], plan, GRID, pitch.trackers.get(family))
+                for family in FAMILIES
+            ])
+            del signals
+            if len(in_flight) >= CHUNKS_IN_FLIGHT:
+                fold(in_flight.popleft())
+                _report(progress, 0.05 + 0.75 * (plan.index) / len(plans), f"stems, features, pitch ({plan.index}/{len(plans)})")
+        while in_flight:
+            fold(in_flight.popleft())
+        _report(progress, 0.8, f"stems, features, pitch ({len(plans)}/{len(plans)})")
+        beat_import.result()
+    return acc, pitch
 
 
 def _stem_channels(frames: _StemFrames, beat_s: float, harmonic_ok: bool) -> dict[str, np.ndarray]:
@@ -247,12 +226,14 @@ def analysis_key(path: Path) -> tuple[str, str]:
 
 def analyze_file(path: Path | str, cache_root: Path | str | None = None, progress: Progress | None = None,
                  separator: str = "auto", beat_tracker: str = "auto", pitch: str = "auto",
-                 force: bool = False) -> AnalysisBundle:
+                 force: bool = False, workers: int | None = None) -> AnalysisBundle:
     """Analyse an audio file into a bundle under cache_root (default: sonosteer.paths.cache_root()).
 
     A second call for the same bytes is a cache hit. separator: auto|demucs|spectral;
-    beat_tracker: auto|beat_this|dsp; pitch: auto|pyin. Raises AudioInputError for bad input and
+    beat_tracker: auto|beat_this|dsp; pitch: auto|pyin; workers: threads for the chunk tasks
+    (default: one per core, at most 4). Raises AudioInputError for bad input and
     BackendUnavailable when a back-end was demanded explicitly but cannot run.
+    The manifest records wall and CPU seconds per stage (`timings_s`, `cpu_s`).
     Silence (peak below -80 dBFS) and clips shorter than 0.25 s are errors; anything longer is
     analysed (under 4 s the tempo is a flagged 120 BPM default grid).
     """
@@ -274,90 +255,89 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
         if found is not None:
             _report(progress, 1.0, "cached")
             return found
-    timings: dict[str, float] = defaultdict(float)
-    t0 = time.perf_counter()
+    times = StageTimes()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     _report(progress, 0.0, "decoding")
-    audio = decode_mono(path, GRID.sample_rate_hz)
+    with times.stage("decode"):
+        audio = decode_mono(path, GRID.sample_rate_hz)
     y = audio.samples
     if audio.duration_s < MIN_DURATION_S:
         raise AudioInputError(f"{path}: only {audio.duration_s * 1000:.0f} ms of audio; sonosteer needs at least {MIN_DURATION_S} s")
     peak = float(np.max(np.abs(y)))
     if peak < SILENCE_PEAK:
         raise AudioInputError(f"{path}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); nothing to visualise")
-    timings["decode"] = time.perf_counter() - t0
     n_frames = 1 + len(y) // GRID.hop
     stems = all_stems()
-    t = time.perf_counter()
-    backends = _pick_backends(separator, pitch)
-    timings["load models"] = time.perf_counter() - t
-    acc = _analyse_chunks(y, n_frames, stems, backends, progress, timings)
+    with times.stage("load models"):
+        sep, separator_note = choose_separator(separator)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    _report(progress, 0.05, "stems, features, pitch")
+    chunk_wall = time.perf_counter()
+    acc, pitch_backends = _analyse_chunks(y, n_frames, stems, sep, pitch, workers, progress, times)
+    chunk_wall = time.perf_counter() - chunk_wall
 
     _report(progress, 0.8, "beats")
-    t = time.perf_counter()
-    beat = _track_beats(y, acc, beat_tracker, audio.duration_s)
-    timings["beats"] = time.perf_counter() - t
+    with times.stage("beats"):
+        beat = _track_beats(y, acc, beat_tracker, audio.duration_s)
     beat_s = 60.0 / beat.tempo_bpm
 
     _report(progress, 0.85, "channels")
-    t = time.perf_counter()
-    channels: dict[str, dict[str, np.ndarray]] = {}
-    info: dict[str, dict] = {}
-    for stem in stems:
-        if stem.kind == "derived":
-            continue
-        frames = acc[stem.name]
-        energy = frames.get("energy")
-        ratio = float((frames.get("percussive_ratio") * energy).sum() / max(energy.sum(), 1e-20))
-        harmonic_ok = ratio <= PERCUSSIVE_SKIP
-        ch = _stem_channels(frames, beat_s, harmonic_ok)
-        pitch_from = _pitch_source(stem)
-        if pitch_from is not None and harmonic_ok:
-            p_hz, p_conf = acc[pitch_from].get("pitch_hz"), acc[pitch_from].get("pitch_confidence")
-        else:
-            p_hz, p_conf = np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
-        ch["pitch_hz"] = np.clip(p_hz, 0, CORE_CHANNELS["pitch_hz"].hi)
-        ch["pitch_confidence"] = np.clip(p_conf, 0, 1)
-        ch["pitch_normalized"] = normalize_pitch(ch["pitch_hz"], ch["pitch_confidence"])
-        channels[stem.name] = ch
-        info[stem.name] = {"harmonic_features": harmonic_ok, "pitch_from": pitch_from if harmonic_ok else None,
-                           "energy": energy}
-    tension, channels[TENSION_STEM] = _tension_channels(channels[GLOBAL_STEM], beat_s)
-    info[TENSION_STEM] = {"harmonic_features": True, "pitch_from": None, "energy": channels[TENSION_STEM]["envelope"]}
-    times = np.arange(n_frames) / GRID.frame_rate_hz
-    channels[GLOBAL_STEM]["tension"] = tension
-    channels[GLOBAL_STEM]["beat_phase"] = beats_mod.beat_phase(times, beat.beats_s, beat_s)
-    channels[GLOBAL_STEM]["bar_phase"] = beats_mod.beat_phase(times, beat.downbeats_s, beat_s * beat.beats_per_bar)
-    timings["channels"] = time.perf_counter() - t
+    with times.stage("channels"):
+        channels: dict[str, dict[str, np.ndarray]] = {}
+        info: dict[str, dict] = {}
+        for stem in stems:
+            if stem.kind == "derived":
+                continue
+            frames = acc[stem.name]
+            energy = frames.get("energy")
+            ratio = float((frames.get("percussive_ratio") * energy).sum() / max(energy.sum(), 1e-20))
+            harmonic_ok = ratio <= PERCUSSIVE_SKIP
+            ch = _stem_channels(frames, beat_s, harmonic_ok)
+            pitch_from = _pitch_source(stem)
+            if pitch_from is not None and harmonic_ok:
+                p_hz, p_conf = acc[pitch_from].get("pitch_hz"), acc[pitch_from].get("pitch_confidence")
+            else:
+                p_hz, p_conf = np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
+            ch["pitch_hz"] = np.clip(p_hz, 0, CORE_CHANNELS["pitch_hz"].hi)
+            ch["pitch_confidence"] = np.clip(p_conf, 0, 1)
+            ch["pitch_normalized"] = normalize_pitch(ch["pitch_hz"], ch["pitch_confidence"])
+            channels[stem.name] = ch
+            info[stem.name] = {"harmonic_features": harmonic_ok, "pitch_from": pitch_from if harmonic_ok else None,
+                               "energy": energy}
+        tension, channels[TENSION_STEM] = _tension_channels(channels[GLOBAL_STEM], beat_s)
+        info[TENSION_STEM] = {"harmonic_features": True, "pitch_from": None, "energy": channels[TENSION_STEM]["envelope"]}
+        frame_times = np.arange(n_frames) / GRID.frame_rate_hz
+        channels[GLOBAL_STEM]["tension"] = tension
+        channels[GLOBAL_STEM]["beat_phase"] = beats_mod.beat_phase(frame_times, beat.beats_s, beat_s)
+        channels[GLOBAL_STEM]["bar_phase"] = beats_mod.beat_phase(frame_times, beat.downbeats_s, beat_s * beat.beats_per_bar)
 
     _report(progress, 0.92, "coupling")
-    t = time.perf_counter()
-    pairs = {}
-    active = {s: (channels[s]["energy_smooth"] > 0.1) & (channels[s]["rms_db"] > -50.0) for s in COUPLED_STEMS}
-    for i, a in enumerate(COUPLED_STEMS):
-        for b in COUPLED_STEMS[i + 1:]:
-            pairs[pair_key(a, b)] = couple(
-                channels[a]["energy_smooth"], channels[b]["energy_smooth"], channels[a]["transient"],
-                channels[b]["transient"], active[a], active[b], GRID.frame_rate_hz, beat_s)
-    timings["coupling"] = time.perf_counter() - t
+    with times.stage("coupling"):
+        pairs = {}
+        active = {s: (channels[s]["energy_smooth"] > 0.1) & (channels[s]["rms_db"] > -50.0) for s in COUPLED_STEMS}
+        for i, a in enumerate(COUPLED_STEMS):
+            for b in COUPLED_STEMS[i + 1:]:
+                pairs[pair_key(a, b)] = couple(
+                    channels[a]["energy_smooth"], channels[b]["energy_smooth"], channels[a]["transient"],
+                    channels[b]["transient"], active[a], active[b], GRID.frame_rate_hz, beat_s)
 
-    t = time.perf_counter()
-    stem_manifest = {}
-    for stem in stems:
-        ch = channels[stem.name]
-        cls = classify(ch["rms_db"], ch["percussive_ratio"], info[stem.name]["energy"], ch["transient"],
-                       ch["pitch_confidence"], ch["chroma"], ch["flatness"], GRID.frame_rate_hz,
-                       info[stem.name]["harmonic_features"])
-        ratio = cls.pop("percussive_ratio")
-        stem_manifest[stem.name] = {
-            "kind": stem.kind, "parent": stem.parent, "label": stem.label,
-            "classification": cls, "percussive_ratio": ratio,
-            "harmonic_features": info[stem.name]["harmonic_features"],
-            "pitch_from": info[stem.name]["pitch_from"],
-            "envelope_preset": _preset_doc(stem),
-        }
-    timings["classification"] = time.perf_counter() - t
+    with times.stage("classification"):
+        stem_manifest = {}
+        for stem in stems:
+            ch = channels[stem.name]
+            cls = classify(ch["rms_db"], ch["percussive_ratio"], info[stem.name]["energy"], ch["transient"],
+                           ch["pitch_confidence"], ch["chroma"], ch["flatness"], GRID.frame_rate_hz,
+                           info[stem.name]["harmonic_features"])
+            ratio = cls.pop("percussive_ratio")
+            stem_manifest[stem.name] = {
+                "kind": stem.kind, "parent": stem.parent, "label": stem.label,
+                "classification": cls, "percussive_ratio": ratio,
+                "harmonic_features": info[stem.name]["harmonic_features"],
+                "pitch_from": info[stem.name]["pitch_from"],
+                "envelope_preset": _preset_doc(stem),
+            }
     _report(progress, 0.97, "writing bundle")
-    t = time.perf_counter()
+    write_wall, write_cpu = time.perf_counter(), time.thread_time()
     if existing.exists():
         shutil.rmtree(existing)
     with BundleWriter(cache_root, key, n_frames=n_frames, frame_rate_hz=GRID.frame_rate_hz) as writer:
@@ -369,8 +349,13 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
             a, b = pk.split("+")
             for name, values in chans.items():
                 writer.add(pair_group(a, b), name, values, PAIR_CHANNELS[name])
-        timings["write"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
+        times.wall_s["write"] += time.perf_counter() - write_wall
+        times.cpu_s["write"] += time.thread_time() - write_cpu
+        timings_s = {k: round(v, 3) for k, v in times.wall_s.items()}
+        timings_s["chunks (elapsed)"] = round(chunk_wall, 3)
+        timings_s["total"] = round(time.perf_counter() - wall0, 3)
+        cpu_s = {k: round(v, 3) for k, v in times.cpu_s.items()}
+        cpu_s["total"] = round(time.process_time() - cpu0, 3)
         bundle = writer.commit({
             "analysis_version": ANALYSIS_VERSION,
             "source": {"path": str(path.resolve()), "name": path.name, "sha256": digest, "size_bytes": path.stat().st_size,
@@ -378,12 +363,12 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
             "duration_s": audio.duration_s,
             "analysis_sample_rate_hz": GRID.sample_rate_hz,
             "backends": {
-                "separator": backends.separator.name,
-                "separator_description": backends.separator.description,
-                "separator_note": backends.separator_note,
+                "separator": sep.name,
+                "separator_description": sep.description,
+                "separator_note": separator_note,
                 "beat_tracker": beat.tracker,
-                "pitch": {s: backends.pitch[s].name for s in PITCHED_STEMS},
-                "pitch_notes": backends.pitch_notes,
+                "pitch": {s: pitch_backends.trackers[s].name for s in PITCHED_STEMS},
+                "pitch_notes": pitch_backends.notes,
             },
             "tempo_bpm": round(beat.tempo_bpm, 3),
             "tempo_reliable": beat.reliable,
@@ -394,7 +379,9 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
             "stems": stem_manifest,
             "pairs": [list(p.split("+")) for p in pairs],
             "coupled_stems": list(COUPLED_STEMS),
-            "timings_s": {k: round(v, 3) for k, v in timings.items()},
+            "workers": workers,
+            "timings_s": timings_s,
+            "cpu_s": cpu_s,
         })
     _report(progress, 1.0, "done")
     return bundle

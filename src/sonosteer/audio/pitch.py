@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import sys
+import threading
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -64,53 +67,102 @@ def import_pesto():
 
 @dataclass
 class PestoTracker:
-    """PESTO (Riou et al. 2023), weights `mir-1k_g7` shipped in pesto-pitch; monophonic."""
+    """PESTO (Riou et al. 2023), weights `mir-1k_g7` shipped in pesto-pitch; monophonic.
+
+    The model's own voicing classifier runs on every frame (it is cheap); the pitch encoder, 97 %
+    of the cost, runs only on frames it calls voiced (confidence >= min_confidence). The others
+    report pitch 0 with their confidence, as the pitch_hz channel is documented ("0 where unvoiced").
+    """
 
     step_ms: float = 50.0
+    min_confidence: float = VOICED_CONFIDENCE
     name: str = "pesto:mir-1k_g7"
     _models: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _model(self, sample_rate_hz: int):
+        with self._lock:  # one model per rate, shared by the stems and worker threads
+            model = self._models.get(sample_rate_hz)
+            if model is None:
+                model = import_pesto().load_model("mir-1k_g7", step_size=self.step_ms, sampling_rate=sample_rate_hz)
+                self._models[sample_rate_hz] = model
+            return model
 
     def track(self, y: np.ndarray, sample_rate_hz: int, frame_times_s: np.ndarray):
         import torch
 
-        pesto = import_pesto()
-        model = self._models.get(sample_rate_hz)
-        if model is None:
-            model = pesto.load_model("mir-1k_g7", step_size=self.step_ms, sampling_rate=sample_rate_hz)
-            self._models[sample_rate_hz] = model
+        model = self._model(sample_rate_hz)
+        audio = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
         with torch.inference_mode():
-            pitch, conf, _, _ = model(torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)), sr=sample_rate_hz, convert_to_freq=True, return_activations=True)
-        pitch, conf = pitch.numpy().astype(np.float32), conf.numpy().astype(np.float32)
+            pitch, conf = _pesto_voiced_pitch(model, audio, sample_rate_hz, self.min_confidence)
         times = np.arange(len(pitch)) * self.step_ms / 1000.0
         return _resample_track(times, pitch, conf, frame_times_s)
+
+
+def _pesto_voiced_pitch(model, audio, sample_rate_hz: int, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """(pitch_hz, confidence) per PESTO step; the encoder sees only frames with confidence >= min_confidence.
+
+    The same steps as PESTO.forward (log-CQT, voicing from its energy, crop, encoder, ALWA
+    reduction, MIDI -> Hz), with the encoder applied to the voiced rows of the batch only.
+    """
+    import torch
+    from pesto.utils import reduce_activations
+
+    cqt_db = model.preprocessor(audio, sr=sample_rate_hz).flatten(0, 1)  # (steps, 1, bins)
+    # PESTO.forward scales the dB CQT by ln(10)/10 in place before both the voicing and the encoder.
+    cqt = cqt_db.mul_(math.log(10) / 10.0)
+    confidence = model.confidence(cqt.exp().squeeze(1))
+    pitch = torch.zeros_like(confidence)
+    voiced = confidence >= min_confidence
+    if bool(voiced.any()):
+        activations = model.encoder(model.crop_cqt(cqt[voiced]))
+        activations = activations.roll(-round(model.shift.item() * model.bins_per_semitone), -1)
+        midi = reduce_activations(activations, reduction=model.reduction)
+        pitch[voiced] = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+    return pitch.numpy().astype(np.float32), confidence.numpy().astype(np.float32)
+
+
+# Basic Pitch's ONNX graph: the audio input and the contour output (the note and onset heads are not used).
+BASIC_PITCH_INPUT = "serving_default_input_2:0"
+BASIC_PITCH_CONTOUR = "StatefulPartitionedCall:0"
 
 
 @dataclass
 class BasicPitchTracker:
     """Basic Pitch (Bittner et al. 2022), ONNX model shipped in basic-pitch; polyphonic.
 
-    Reports the strongest pitch contour per frame (its activation as confidence).
+    Reports the strongest pitch contour per frame (its activation as confidence). The ONNX
+    session runs on the calling thread (the analysis parallelises across stems instead).
     """
 
+    batch_windows: int = 16
     name: str = "basic-pitch:icassp_2022"
-    _model: object = field(default=None, repr=False)
+    _session: object = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _load(self):
-        if self._model is None:
-            previous = logging.root.manager.disable
-            logging.disable(logging.WARNING)  # basic_pitch warns about TF/CoreML/TFLite it does not need
-            try:
-                from basic_pitch import ICASSP_2022_MODEL_PATH
-                from basic_pitch.inference import Model
-            finally:
-                logging.disable(previous)
-            self._model = Model(ICASSP_2022_MODEL_PATH)
-        return self._model
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                previous = logging.root.manager.disable
+                logging.disable(logging.WARNING)  # basic_pitch warns about TF/CoreML/TFLite it does not need
+                try:
+                    import basic_pitch
+                finally:
+                    logging.disable(previous)
+                path = Path(basic_pitch.__file__).parent / "saved_models" / "icassp_2022" / "nmp.onnx"
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            return self._session
 
     def track(self, y: np.ndarray, sample_rate_hz: int, frame_times_s: np.ndarray):
         import soxr
 
-        model = self._load()
+        session = self._load()
         from basic_pitch import constants as bp
         from basic_pitch.inference import unwrap_output, window_audio_file
 
@@ -120,7 +172,10 @@ class BasicPitchTracker:
         overlap = n_overlap * bp.FFT_HOP
         padded = np.concatenate([np.zeros(overlap // 2, np.float32), x])
         windows = np.stack([w for w, _ in window_audio_file(padded, bp.AUDIO_N_SAMPLES - overlap)])
-        contour = np.concatenate([model.predict(windows[i : i + 16])["contour"] for i in range(0, len(windows), 16)])
+        contour = np.concatenate([
+            session.run([BASIC_PITCH_CONTOUR], {BASIC_PITCH_INPUT: windows[i: i + self.batch_windows]})[0]
+            for i in range(0, len(windows), self.batch_windows)
+        ])
         contour = unwrap_output(contour, len(x), n_overlap)
         best = contour.argmax(axis=1)
         conf = contour.max(axis=1)

@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from sonosteer.audio.errors import BackendUnavailable
-from sonosteer.audio.medians import hpss_masks
+from sonosteer.audio.medians import hpss_masks, median_of_rows
 
 STEM_ORDER = ("bass", "drums", "vocals", "other")
 DEMUCS_MODEL = "htdemucs_ft"
@@ -86,7 +86,8 @@ class SpectralSeparator:
         min_gap = int(self.min_distance_s * fps)
         radius = int(self.search_radius_s * fps)
         k = min(self.neighbours, max(1, n_frames - 2 * min_gap - 1))
-        out = np.empty_like(pooled)
+        pooled_t = np.ascontiguousarray(pooled.T)  # frames, bins: a frame's bins are contiguous
+        out_t = np.empty_like(pooled_t)
         frames = np.arange(n_frames)
         for start in range(0, n_frames, 256):
             block = frames[start : start + 256]
@@ -95,11 +96,11 @@ class SpectralSeparator:
             sim = feats[:, block].T @ feats[:, lo:hi]
             sim[np.abs(block[:, None] - cand[None, :]) < min_gap] = -np.inf
             if k >= sim.shape[1]:
-                out[:, block] = pooled[:, block]
+                out_t[block] = pooled_t[block]
                 continue
             nbr = lo + np.argpartition(-sim, k, axis=1)[:, :k]
-            out[:, block] = np.median(pooled[:, nbr], axis=2)
-        background = np.repeat(out, pool, axis=0)
+            out_t[block] = median_of_rows(pooled_t, nbr)
+        background = np.repeat(out_t.T, pool, axis=0)
         if background.shape[0] < n_freq:
             background = np.vstack([background, np.repeat(background[-1:], n_freq - background.shape[0], 0)])
         return np.minimum(background, mag)
