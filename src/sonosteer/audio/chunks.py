@@ -57,13 +57,22 @@ def plan_chunks(n_samples: int, n_frames: int, grid: FrameGrid, chunk_frames: in
     return plans
 
 
-def separate_chunk(y: np.ndarray, plan: ChunkPlan, separator, grid: FrameGrid) -> tuple[dict[str, np.ndarray], StageTimes]:
-    """The mix and its separated stems on the chunk's feature block."""
+def separate_chunk(y: np.ndarray, plan: ChunkPlan, separator, grid: FrameGrid,
+                   source: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], StageTimes]:
+    """The mix and its separated stems on the chunk's feature block.
+
+    source: the whole file as (n, 2) stereo at separator.source_rate_hz, for separators that
+    want it (Demucs); the separator gets the span of it that matches its block of `y`.
+    """
     times = StageTimes()
     s0, s1 = plan.separation_samples
     f0, f1 = plan.feature_samples
+    source_block = None
+    if source is not None:
+        ratio = separator.source_rate_hz / grid.sample_rate_hz
+        source_block = source[round(s0 * ratio): min(len(source), round(s1 * ratio))]
     with times.stage("separation"):
-        stems = separator.separate(y[s0:s1], grid.sample_rate_hz)
+        stems = separator.separate(y[s0:s1], grid.sample_rate_hz, source=source_block)
     signals = {GLOBAL_STEM: y[f0:f1]}
     signals.update({name: np.ascontiguousarray(x[f0 - s0: f1 - s0]) for name, x in stems.items()})
     return signals, times

@@ -18,11 +18,16 @@ def register(commands, bench) -> None:
     p.add_argument("--separator", choices=("auto", "demucs", "spectral"), default="auto")
     p.add_argument("--beats", choices=("auto", "beat_this", "dsp"), default="auto", help="beat tracker")
     p.add_argument("--force", action="store_true", help="analyse again even when a bundle exists")
+    p.add_argument("--workers", type=int, default=None, help="worker threads (default: one per core, at most 4)")
     p.set_defaults(func=_analyze)
     b = bench.add_parser("analysis", help="seconds per analysis stage on the sectoid song, separation SDR, tempo per file")
-    b.add_argument("--music", type=Path, default=None, help="test music folder (default: ../shared/testdata/music)")
+    b.add_argument("--music", type=Path, default=None,
+                   help="test music folder (default: $SONOSTEER_TEST_MUSIC, else ../shared/testdata/music)")
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     b.add_argument("--skip-pipeline", action="store_true", help="only separation quality and tempo tables")
+    b.add_argument("--max-load", type=float, default=None, metavar="LOAD",
+                   help="wait (up to 15 min) until the 1-minute load average is at most LOAD before timing")
+    b.add_argument("--workers", type=int, default=None, help="worker threads (default: one per core, at most 4)")
     b.set_defaults(func=_bench)
 
 
@@ -59,7 +64,7 @@ def _analyze(args) -> int:
     bars = _StageBars()
     try:
         bundle = analyze_file(args.audio, cache_root=args.cache, progress=bars, separator=args.separator,
-                              beat_tracker=args.beats, force=args.force)
+                              beat_tracker=args.beats, force=args.force, workers=args.workers)
     except (AudioInputError, BackendUnavailable) as exc:
         bars.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -79,4 +84,5 @@ def _analyze(args) -> int:
 def _bench(args) -> int:
     from sonosteer.audio.benchmark import run_benchmark
 
-    return run_benchmark(music_dir=args.music, out=args.out, pipeline=not args.skip_pipeline)
+    return run_benchmark(music_dir=args.music, out=args.out, pipeline=not args.skip_pipeline,
+                         max_load=args.max_load, workers=args.workers)

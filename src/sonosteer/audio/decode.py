@@ -1,4 +1,5 @@
-"""Decode an audio file to mono float32 at the analysis rate, block by block, with a chunked hash.
+"""Decode an audio file block by block: mono float32 at the analysis rate, or stereo at a
+separator's rate into a memory-mapped file; plus a chunked hash of the file.
 
 soundfile (libsndfile) reads wav/flac/ogg/opus/mp3 in blocks and soxr resamples them as a stream,
 so memory stays at the size of the output; m4a/aac/webm and anything libsndfile refuses go
@@ -109,40 +110,87 @@ def _pyav_blocks(path: Path) -> tuple[Iterator[np.ndarray], int, int]:
     return blocks(), rate, channels
 
 
-def decode_mono(path: Path | str, sample_rate_hz: int) -> DecodedAudio:
-    """Decode `path` to mono float32 at `sample_rate_hz` (channels averaged, streamed resampling).
+def to_stereo(block: np.ndarray) -> np.ndarray:
+    """(n, channels) -> (n, 2) float32: mono is duplicated, stereo kept, and for more channels the
+    first two are L/R with the mean of the others added to both (a centre/surround fold-down)."""
+    block = np.asarray(block, dtype=np.float32)
+    if block.ndim == 1:
+        block = block[:, None]
+    if block.shape[1] == 1:
+        return np.repeat(block, 2, axis=1)
+    if block.shape[1] == 2:
+        return block
+    return block[:, :2] + block[:, 2:].mean(axis=1, keepdims=True)
 
-    Raises AudioInputError for missing, empty, corrupt, truncated or non-audio files.
+
+def _decode(path: Path, sample_rate_hz: int, n_out: int, consume, restart) -> tuple[int, int, int, str]:
+    """Stream `path` through the first decoder that reads it, mixed to n_out channels (1: mean, 2:
+    to_stereo) and resampled to sample_rate_hz; each block goes to consume((n,) or (n, 2)).
+
+    restart() is called before each decoder attempt. Returns (samples, source rate, source
+    channels, decoder name); raises AudioInputError when no decoder can read the file.
     """
     import soxr
 
-    path = Path(path)
     check_readable(path)
     errors: list[str] = []
     for decoder, opener in (("soundfile", _soundfile_blocks), ("pyav", _pyav_blocks)):
+        restart()
+        count = 0
         try:
             blocks, rate, channels = opener(path)
-            resampler = None if rate == sample_rate_hz else soxr.ResampleStream(rate, sample_rate_hz, 1, "float32", "HQ")
-            parts: list[np.ndarray] = []
+            resampler = None if rate == sample_rate_hz else soxr.ResampleStream(rate, sample_rate_hz, n_out, "float32", "HQ")
             for block in blocks:
-                mono = block.mean(axis=1, dtype=np.float32)
-                parts.append(mono if resampler is None else resampler.resample_chunk(mono))
+                mixed = block.mean(axis=1, dtype=np.float32) if n_out == 1 else to_stereo(block)
+                out = mixed if resampler is None else resampler.resample_chunk(mixed)
+                count += len(out)
+                consume(out)
             if resampler is not None:
-                parts.append(resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-            samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+                tail = resampler.resample_chunk(np.zeros((0,) if n_out == 1 else (0, n_out), np.float32), last=True)
+                count += len(tail)
+                consume(tail)
         except AudioInputError:
             raise
         except Exception as exc:  # noqa: BLE001 - every decoder failure is reported together below
             errors.append(f"{decoder}: {exc}")
             continue
-        if len(samples) == 0:
+        if count == 0:
             errors.append(f"{decoder}: decoded no samples")
             continue
-        if not np.all(np.isfinite(samples)):
-            raise AudioInputError(f"{path}: decoding produced NaN/inf samples; the file is corrupt")
-        return DecodedAudio(samples.astype(np.float32, copy=False), sample_rate_hz, rate, channels, decoder)
+        return count, rate, channels, decoder
     raise AudioInputError(
         f"{path}: cannot decode this file as audio ({'; '.join(errors)}). "
         "Supported: wav, flac, ogg, opus, mp3, and m4a/aac/webm through PyAV; "
         "if it is one of these, the file is probably corrupt or truncated: export it again."
     )
+
+
+def decode_mono(path: Path | str, sample_rate_hz: int) -> DecodedAudio:
+    """Decode `path` to mono float32 at `sample_rate_hz` (channels averaged, streamed resampling).
+
+    Raises AudioInputError for missing, empty, corrupt, truncated or non-audio files.
+    """
+    path = Path(path)
+    parts: list[np.ndarray] = []
+    _, rate, channels, decoder = _decode(path, sample_rate_hz, 1, parts.append, parts.clear)
+    samples = np.concatenate(parts)
+    del parts
+    if not np.all(np.isfinite(samples)):
+        raise AudioInputError(f"{path}: decoding produced NaN/inf samples; the file is corrupt")
+    return DecodedAudio(samples.astype(np.float32, copy=False), sample_rate_hz, rate, channels, decoder)
+
+
+def decode_stereo_to_file(path: Path | str, sample_rate_hz: int, out_path: Path) -> np.ndarray:
+    """Decode `path` to stereo float32 at `sample_rate_hz` (see to_stereo) into `out_path`, streamed;
+    returns it memory-mapped read-only, shape (n, 2). For separators that want the source's
+    stereo image and full band (Demucs at 44.1 kHz) without holding an hour of it in memory.
+    """
+    path, out_path = Path(path), Path(out_path)
+    with open(out_path, "wb") as f:
+
+        def restart() -> None:
+            f.seek(0)
+            f.truncate()
+
+        count, _, _, _ = _decode(path, sample_rate_hz, 2, lambda block: np.ascontiguousarray(block, np.float32).tofile(f), restart)
+    return np.memmap(out_path, dtype=np.float32, mode="r", shape=(count, 2))

@@ -110,7 +110,9 @@ def hpss_masks(mag: np.ndarray, time_frames: int = 31, freq_bins: int = 17, powe
     total = h + p
     eps = np.finfo(np.float32).tiny
     mask_h = np.where(total > eps, h / np.maximum(total, eps), 0.5).astype(np.float32)
-    if freq_pool > 1:
-        mask_h = np.repeat(mask_h, freq_pool, axis=0)
-        mask_h = np.vstack([mask_h, np.repeat(mask_h[-1:], n_freq - mask_h.shape[0], axis=0)])
+    if freq_pool > 1:  # each pooled row back to its freq_pool bins; leftover top bins take the last row
+        pooled, m = mask_h, mask_h.shape[0] * freq_pool
+        mask_h = np.empty((n_freq, pooled.shape[1]), np.float32)
+        mask_h[:m].reshape(pooled.shape[0], freq_pool, -1)[:] = pooled[:, None, :]
+        mask_h[m:] = pooled[-1]
     return mask_h, (1.0 - mask_h).astype(np.float32)

@@ -10,8 +10,10 @@ memory stays bounded for hour-long files.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
+import tempfile
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from sonosteer.audio.channels import CORE_CHANNELS, GLOBAL_CHANNELS, GLOBAL_STEM
 from sonosteer.audio.chunks import FAMILIES, PERCUSSIVE_SKIP, PITCHED_STEMS, FamilyChunk, analyse_family, plan_chunks, separate_chunk
 from sonosteer.audio.classify import classify
 from sonosteer.audio.coupling import couple
-from sonosteer.audio.decode import decode_mono, hash_file
+from sonosteer.audio.decode import decode_mono, decode_stereo_to_file, hash_file
 from sonosteer.audio.envelope import follow_envelope, preset_for
 from sonosteer.audio.errors import AudioInputError, BackendUnavailable
 from sonosteer.audio.features import FrameGrid, brightness
@@ -60,7 +62,11 @@ class _StemFrames:
         self.parts[name].append(values)
 
     def get(self, name: str) -> np.ndarray:
-        return np.concatenate(self.parts[name])
+        """The whole-track array (concatenated once, then kept as the single part)."""
+        parts = self.parts[name]
+        if len(parts) > 1:
+            parts[:] = [np.concatenate(parts)]
+        return parts[0]
 
 
 def _follow_frames(acc: _StemFrames, env: np.ndarray, stem: StemSpec) -> None:
@@ -108,8 +114,17 @@ def _load_pitch(pitch_pref: str, kernels: SingleThreadedKernels) -> tuple[_Pitch
     return _PitchBackends(trackers, notes), times
 
 
+def _import_beat_tracker() -> StageTimes:
+    """librosa.beat compiles numba kernels on import (~2 s): done on a worker while chunk 0 separates."""
+    times = StageTimes()
+    with times.stage("load models"):
+        importlib.import_module("librosa.beat")
+    return times
+
+
 def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], separator, pitch_pref: str,
-                    workers: int, progress: Progress | None, times: StageTimes) -> tuple[dict[str, _StemFrames], _PitchBackends]:
+                    workers: int, progress: Progress | None, times: StageTimes,
+                    source: np.ndarray | None = None) -> tuple[dict[str, _StemFrames], _PitchBackends]:
     """Every chunk through the worker pool; results folded into per-stem frames in chunk order."""
     specs = {s.name: s for s in stems}
     acc = {s.name: _StemFrames() for s in stems if s.kind != "derived"}
@@ -129,16 +144,15 @@ def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], separat
 
     with analysis_pool(workers) as (pool, kernels):
         pitch_future = pool.submit(_load_pitch, pitch_pref, kernels)
-        # librosa.beat compiles numba kernels on import (~2 s): do it while the first chunk separates.
-        beat_import = pool.submit(importlib.import_module, "librosa.beat")
-        next_separation = pool.submit(separate_chunk, y, plans[0], separator, GRID)
+        beat_import = pool.submit(_import_beat_tracker)
+        next_separation = pool.submit(separate_chunk, y, plans[0], separator, GRID, source)
         in_flight: deque[list] = deque()
         pitch = None
         for plan in plans:
             signals, sep_times = next_separation.result()
             times.merge(sep_times)
             if plan.index + 1 < len(plans):
-                next_separation = pool.submit(separate_chunk, y, plans[plan.index + 1], separator, GRID)
+                next_separation = pool.submit(separate_chunk, y, plans[plan.index + 1], separator, GRID, source)
             if pitch is None:
                 pitch, load_times = pitch_future.result()
                 times.merge(load_times)
@@ -153,7 +167,7 @@ def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], separat
         while in_flight:
             fold(in_flight.popleft())
         _report(progress, 0.8, f"stems, features, pitch ({len(plans)}/{len(plans)})")
-        beat_import.result()
+        times.merge(beat_import.result())
     return acc, pitch
 
 
@@ -271,10 +285,20 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
     with times.stage("load models"):
         sep, separator_note = choose_separator(separator)
     workers = default_workers() if workers is None else max(1, int(workers))
-    _report(progress, 0.05, "stems, features, pitch")
-    chunk_wall = time.perf_counter()
-    acc, pitch_backends = _analyse_chunks(y, n_frames, stems, sep, pitch, workers, progress, times)
-    chunk_wall = time.perf_counter() - chunk_wall
+    with contextlib.ExitStack() as scratch:
+        source = None
+        if sep.source_rate_hz is not None:  # the separator wants the file's own stereo at its rate
+            _report(progress, 0.02, "decoding stereo for the separator")
+            with times.stage("decode"):
+                tmp_root = cache_root / "tmp"
+                tmp_root.mkdir(parents=True, exist_ok=True)
+                folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(dir=tmp_root, prefix="stereo-")))
+                source = decode_stereo_to_file(path, sep.source_rate_hz, folder / "source.f32")
+        _report(progress, 0.05, "stems, features, pitch")
+        chunk_wall = time.perf_counter()
+        acc, pitch_backends = _analyse_chunks(y, n_frames, stems, sep, pitch, workers, progress, times, source)
+        chunk_wall = time.perf_counter() - chunk_wall
+        del source
 
     _report(progress, 0.8, "beats")
     with times.stage("beats"):
@@ -285,17 +309,18 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
     with times.stage("channels"):
         channels: dict[str, dict[str, np.ndarray]] = {}
         info: dict[str, dict] = {}
+        pitch_tracks = {s: (acc[s].get("pitch_hz"), acc[s].get("pitch_confidence")) for s in PITCHED_STEMS}
         for stem in stems:
             if stem.kind == "derived":
                 continue
-            frames = acc[stem.name]
+            frames = acc.pop(stem.name)  # raw frames are dropped stem by stem: memory stays ~ one copy
             energy = frames.get("energy")
             ratio = float((frames.get("percussive_ratio") * energy).sum() / max(energy.sum(), 1e-20))
             harmonic_ok = ratio <= PERCUSSIVE_SKIP
             ch = _stem_channels(frames, beat_s, harmonic_ok)
             pitch_from = _pitch_source(stem)
             if pitch_from is not None and harmonic_ok:
-                p_hz, p_conf = acc[pitch_from].get("pitch_hz"), acc[pitch_from].get("pitch_confidence")
+                p_hz, p_conf = pitch_tracks[pitch_from]
             else:
                 p_hz, p_conf = np.zeros(n_frames, np.float32), np.zeros(n_frames, np.float32)
             ch["pitch_hz"] = np.clip(p_hz, 0, CORE_CHANNELS["pitch_hz"].hi)

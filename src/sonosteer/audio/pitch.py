@@ -21,6 +21,7 @@ import numpy as np
 PITCH_LO_HZ = 80.0
 PITCH_HI_HZ = 2000.0
 VOICED_CONFIDENCE = 0.5
+PESTO_BATCH_STEPS = 256
 
 
 def normalize_pitch(pitch_hz: np.ndarray, confidence: np.ndarray, threshold: float = VOICED_CONFIDENCE) -> np.ndarray:
@@ -113,12 +114,12 @@ def _pesto_voiced_pitch(model, audio, sample_rate_hz: int, min_confidence: float
     cqt = cqt_db.mul_(math.log(10) / 10.0)
     confidence = model.confidence(cqt.exp().squeeze(1))
     pitch = torch.zeros_like(confidence)
-    voiced = confidence >= min_confidence
-    if bool(voiced.any()):
-        activations = model.encoder(model.crop_cqt(cqt[voiced]))
+    voiced = torch.nonzero(confidence >= min_confidence).squeeze(1)
+    for rows in voiced.split(PESTO_BATCH_STEPS):  # bounded batches keep the activations small
+        activations = model.encoder(model.crop_cqt(cqt[rows]))
         activations = activations.roll(-round(model.shift.item() * model.bins_per_semitone), -1)
         midi = reduce_activations(activations, reduction=model.reduction)
-        pitch[voiced] = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+        pitch[rows] = 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
     return pitch.numpy().astype(np.float32), confidence.numpy().astype(np.float32)
 
 
@@ -132,10 +133,12 @@ class BasicPitchTracker:
     """Basic Pitch (Bittner et al. 2022), ONNX model shipped in basic-pitch; polyphonic.
 
     Reports the strongest pitch contour per frame (its activation as confidence). The ONNX
-    session runs on the calling thread (the analysis parallelises across stems instead).
+    session runs on the calling thread (the analysis parallelises across stems instead), in
+    batches of 4 windows: on one thread larger batches save no time and only grow ONNX Runtime's
+    memory arena (by ~280 MB at 16 windows).
     """
 
-    batch_windows: int = 16
+    batch_windows: int = 4
     name: str = "basic-pitch:icassp_2022"
     _session: object = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

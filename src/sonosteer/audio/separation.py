@@ -9,7 +9,7 @@ soft masks that sum to one, so the four stems always add back up to the mix:
   instrumental music this stem holds the lead instrument (the label says so);
 - other: the repeating harmonic background above the crossover.
 Demucs `htdemucs_ft` is used instead when the `demucs` package and its weights are present (or
-downloadable), on CUDA when available.
+downloadable), on CUDA when available; it separates the file's stereo at 44.1 kHz.
 """
 
 from __future__ import annotations
@@ -30,14 +30,21 @@ DEMUCS_MODEL = "htdemucs_ft"
 # Signatures of the four fine-tuned models in the htdemucs_ft bag (files <sig>-<hash>.th).
 DEMUCS_FT_SIGNATURES = ("f7e0c4bc", "d12395a8", "92cfc3b6", "04573f0d")
 DEMUCS_HOST = "dl.fbaipublicfiles.com"
+DEMUCS_RATE_HZ = 44100
 
 
 class Separator(Protocol):
     name: str
     description: str
+    source_rate_hz: int | None
+    """Rate of the stereo source the separator wants beside the mono mix (None: the mono mix is enough)."""
 
-    def separate(self, y: np.ndarray, sample_rate_hz: int) -> dict[str, np.ndarray]:
-        """Mono float32 mix -> {stem: mono float32 of the same length} for STEM_ORDER."""
+    def separate(self, y: np.ndarray, sample_rate_hz: int, source: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Mono float32 mix -> {stem: mono float32 of the same length} for STEM_ORDER.
+
+        source: the same span of the file as (n, 2) stereo at source_rate_hz, for separators that
+        ask for it; without it they work from the mono mix.
+        """
         ...
 
 
@@ -52,6 +59,7 @@ class SpectralSeparator:
     min_distance_s: float = 2.0
     search_radius_s: float = 90.0
     freq_pool: int = 2
+    source_rate_hz: int | None = None
     name: str = "spectral"
     description: str = (
         "offline spectral separator: median-filter HPSS (drums), harmonic < 200 Hz (bass), "
@@ -105,7 +113,7 @@ class SpectralSeparator:
             background = np.vstack([background, np.repeat(background[-1:], n_freq - background.shape[0], 0)])
         return np.minimum(background, mag)
 
-    def separate(self, y: np.ndarray, sample_rate_hz: int) -> dict[str, np.ndarray]:
+    def separate(self, y: np.ndarray, sample_rate_hz: int, source: np.ndarray | None = None) -> dict[str, np.ndarray]:
         import librosa
 
         spec = librosa.stft(y, n_fft=self.n_fft, hop_length=self.hop)
@@ -135,29 +143,55 @@ def downloads_allowed(host: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
-def demucs_status() -> str | None:
-    """None when Demucs htdemucs_ft can run here, else why not (one line)."""
-    try:
-        import importlib.util
+def demucs_installed() -> bool:
+    """Whether the optional `demucs` package can be imported (without importing it)."""
+    import importlib.util
 
-        if importlib.util.find_spec("demucs") is None:
-            return "the demucs package is not installed (pip install 'sonosteer[demucs]')"
+    try:
+        return importlib.util.find_spec("demucs") is not None
     except (ImportError, ValueError):
-        return "the demucs package is not importable"
+        return False
+
+
+def demucs_status() -> str | None:
+    """None when Demucs htdemucs_ft can run here, else why not and what to do (one line)."""
+    if not demucs_installed():
+        return "the demucs package is not installed (pip install 'sonosteer[demucs]')"
     folder = torch_hub_checkpoints()
-    present = [any(folder.glob(f"{sig}-*.th")) for sig in DEMUCS_FT_SIGNATURES]
-    if all(present):
+    missing = [sig for sig in DEMUCS_FT_SIGNATURES if not any(folder.glob(f"{sig}-*.th"))]
+    if not missing or downloads_allowed(DEMUCS_HOST):
         return None
-    if downloads_allowed(DEMUCS_HOST):
-        return None
-    return f"htdemucs_ft weights are not in {folder} and cannot be downloaded from here"
+    return (f"htdemucs_ft weights are missing from {folder} ({', '.join(f'{sig}-*.th' for sig in missing)}) "
+            f"and {DEMUCS_HOST} cannot be reached from here: run once where it can (Demucs downloads them), "
+            "or copy those files into that folder (TORCH_HOME moves it)")
+
+
+def demucs_input(audio: np.ndarray, sample_rate_hz: int, model_rate_hz: int = DEMUCS_RATE_HZ) -> np.ndarray:
+    """(2, n) float32 at the model's rate from (n,) mono or (n, channels) audio at any rate.
+
+    Stereo stays stereo, mono is duplicated, more channels fold down (decode.to_stereo); the rate
+    changes only when it differs (soxr HQ), so a 44.1 kHz source keeps its band up to 22 kHz.
+    """
+    import soxr
+
+    from sonosteer.audio.decode import to_stereo
+
+    stereo = to_stereo(np.asarray(audio, dtype=np.float32))
+    if sample_rate_hz != model_rate_hz:
+        stereo = soxr.resample(stereo, sample_rate_hz, model_rate_hz, quality="HQ")
+    return np.ascontiguousarray(stereo.T, dtype=np.float32)
 
 
 class DemucsSeparator:
-    """Demucs htdemucs_ft (Rouard et al.), on CUDA when available; needs the optional `demucs` extra."""
+    """Demucs htdemucs_ft (Rouard et al.), on CUDA when available; needs the optional `demucs` extra.
+
+    It separates the file's own stereo at the model's rate (44.1 kHz), not the mono analysis
+    signal, so it keeps the stereo cues and the band above 11 kHz; the stems are then mixed to
+    mono and resampled to the analysis rate.
+    """
 
     name = "demucs:htdemucs_ft"
-    description = "Demucs htdemucs_ft (hybrid transformer, bag of 4 fine-tuned models)"
+    description = "Demucs htdemucs_ft (hybrid transformer, bag of 4 fine-tuned models) on the stereo source at 44.1 kHz"
 
     def __init__(self) -> None:
         reason = demucs_status()
@@ -170,24 +204,27 @@ class DemucsSeparator:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = get_model(DEMUCS_MODEL)
         self.model.eval()
+        self.source_rate_hz = int(self.model.samplerate)
 
-    def separate(self, y: np.ndarray, sample_rate_hz: int) -> dict[str, np.ndarray]:
+    def separate(self, y: np.ndarray, sample_rate_hz: int, source: np.ndarray | None = None) -> dict[str, np.ndarray]:
         import soxr
         from demucs.apply import apply_model
 
         torch = self._torch
-        rate = int(self.model.samplerate)
-        x = soxr.resample(y, sample_rate_hz, rate) if sample_rate_hz != rate else y
-        wav = torch.from_numpy(np.stack([x, x]).astype(np.float32))
+        rate = self.source_rate_hz
+        stereo = demucs_input(y, sample_rate_hz, rate) if source is None else demucs_input(source, rate, rate)
+        wav = torch.from_numpy(stereo)
         ref = wav.mean(0)
         mean, std = ref.mean(), ref.std() + 1e-8
         with torch.inference_mode():
             out = apply_model(self.model, ((wav - mean) / std)[None], device=self.device, split=True, overlap=0.25, progress=False)
-        out = (out[0] * std + mean).mean(1).cpu().numpy()
+        out = (out[0] * std + mean).mean(1).cpu().numpy()  # (sources, samples): the analysis is mono
         stems = {}
-        for i, source in enumerate(self.model.sources):
-            stem = out[i] if sample_rate_hz == rate else soxr.resample(out[i], rate, sample_rate_hz)
-            stems[source] = np.ascontiguousarray(stem[: len(y)], dtype=np.float32)
+        for i, name in enumerate(self.model.sources):
+            stem = out[i] if sample_rate_hz == rate else soxr.resample(out[i], rate, sample_rate_hz, quality="HQ")
+            fitted = np.zeros(len(y), np.float32)
+            fitted[: min(len(y), len(stem))] = stem[: len(y)]
+            stems[name] = fitted
         return {s: stems[s] for s in STEM_ORDER}
 
 
