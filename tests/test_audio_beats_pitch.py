@@ -80,3 +80,25 @@ def test_solo_instrument_pitch_matches_pyin(music_dir, file, tracker_cls):
     """PESTO and Basic Pitch agree with pYIN (an independent, model-free tracker) within 50 cents."""
     y = load_mono(music_dir / "solo_instruments" / file)
     assert _cents(_median_pitch(tracker_cls(), y), _median_pitch(PyinTracker(), y)) < 50
+
+
+def test_pesto_runs_its_encoder_on_voiced_steps_only_and_matches_the_full_model():
+    import torch
+
+    from sonosteer.audio.pitch import _pesto_voiced_pitch
+
+    t = np.arange(SR * 2) / SR
+    tone = sum(np.sin(2 * np.pi * 220.0 * h * t) / h for h in range(1, 6)) * 0.3
+    noise = np.random.default_rng(3).standard_normal(SR * 2) * 0.05
+    y = np.concatenate([tone, noise, tone]).astype(np.float32)
+    tracker = PestoTracker()
+    model = tracker._model(SR)
+    with torch.inference_mode():
+        ref_hz, ref_conf, _, _ = model(torch.from_numpy(y), sr=SR, convert_to_freq=True, return_activations=True)
+        pitch, conf = _pesto_voiced_pitch(model, torch.from_numpy(y.copy()), SR, 0.5)
+    ref_hz, ref_conf = ref_hz.numpy(), ref_conf.numpy()
+    voiced = ref_conf >= 0.5
+    assert 0.2 < voiced.mean() < 0.9  # the tone is voiced, the noise is not
+    np.testing.assert_allclose(conf, ref_conf, rtol=1e-6)
+    np.testing.assert_allclose(pitch[voiced], ref_hz[voiced], rtol=1e-5)
+    assert np.all(pitch[~voiced] == 0.0)

@@ -47,5 +47,6 @@ def test_one_hour_file_keeps_memory_bounded(music_dir, tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=3000)
     assert out.returncode == 0, out.stderr[-2000:]
     duration, tempo, rss_mib = map(float, out.stdout.split()[-3:])
+    print(f"1-hour file: {duration:.0f} s analysed, tempo {tempo:.2f} BPM, peak RSS {rss_mib:.0f} MiB")
     assert duration >= 3600 and abs(tempo / 120.0 - 1) <= 0.02
     assert rss_mib < 3072, f"peak RSS {rss_mib:.0f} MiB"

@@ -113,7 +113,8 @@ def _envelope_block(x: np.ndarray, x_start: int, plan: ChunkPlan, grid: FrameGri
 def analyse_family(parent: str, x: np.ndarray, plan: ChunkPlan, grid: FrameGrid, pitch_tracker=None) -> FamilyChunk:
     """Features of `parent`'s block and of its HPSS parts and sub-bands, and the parent's pitch.
 
-    Pitch is skipped (zeros) when the parent is over PERCUSSIVE_SKIP percussive in this chunk.
+    Pitch is skipped (zeros) when the parent is over PERCUSSIVE_SKIP percussive in this chunk or
+    no tracker is given; stems other than PITCHED_STEMS carry no pitch.
     """
     import librosa
 
@@ -152,6 +153,6 @@ def analyse_family(parent: str, x: np.ndarray, plan: ChunkPlan, grid: FrameGrid,
             if ratio > PERCUSSIVE_SKIP or pitch_tracker is None:
                 result.pitch_hz, result.pitch_confidence = np.zeros(n, np.float32), np.zeros(n, np.float32)
             else:
-                frame_times = (np.arange(core.start, core.stop)) / grid.frame_rate_hz
+                frame_times = np.arange(core.start, core.stop) / grid.frame_rate_hz
                 result.pitch_hz, result.pitch_confidence = pitch_tracker.track(x, grid.sample_rate_hz, frame_times)
     return result

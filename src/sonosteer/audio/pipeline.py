@@ -110,7 +110,7 @@ def _load_pitch(pitch_pref: str, kernels: SingleThreadedKernels) -> tuple[_Pitch
                     notes[stem] = f"{tracker.name} failed to load ({exc}); using librosa pYIN"
                     tracker = PyinTracker()
             trackers[stem] = tracker
-            kernels.limit_torch()
+        kernels.limit_torch()
     return _PitchBackends(trackers, notes), times
 
 
