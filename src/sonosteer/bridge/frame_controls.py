@@ -101,6 +101,9 @@ class FrameControls:
                 )
             if not np.isfinite(bc.strength):
                 raise ValueError(f"block {block.short_name}: strength must be finite, got {bc.strength}")
+        for name, ref in (("prompt_a", self.prompt_a), ("prompt_b", self.prompt_b)):
+            if not isinstance(ref, (str, PromptBlend)):
+                raise ValueError(f"{name} must be a str or PromptBlend, got {type(ref).__name__}")
         if not 0.0 <= self.prompt_blend <= 1.0:
             raise ValueError(f"prompt_blend must be in [0, 1], got {self.prompt_blend}")
         if not np.isfinite(self.noise_angle_rad):

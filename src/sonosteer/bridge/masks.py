@@ -6,6 +6,7 @@ engine copies them into its buffer.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -50,8 +51,12 @@ def drawn_mask(rows: Sequence[Sequence[float]]) -> np.ndarray:
     return _frozen(mask)
 
 
+@lru_cache(maxsize=32)
 def pitch_masks(spread: float = PITCH_SPREAD, n: int = N_PITCH_MASKS) -> tuple[np.ndarray, ...]:
-    """n horizontal Gaussian bands, peak 1, std `spread` image heights; index 0 at the bottom, n-1 at the top."""
+    """n horizontal Gaussian bands, peak 1, std `spread` image heights; index 0 at the bottom, n-1 at the top.
+
+    Cached: the same (read-only) arrays are returned for the same arguments.
+    """
     if not spread > 0:
         raise ValueError(f"pitch mask spread must be positive, got {spread}")
     y = (np.arange(MASK_SIZE) + 0.5) / MASK_SIZE  # row centres, 0 = top, 1 = bottom

@@ -117,10 +117,10 @@ class FramePlanner:
         self.source.register_derived("layer_count", _cumulative("layer_entry"))
         self.source.register_derived("novelty_rise", _novelty_rise)
         self.source.register_derived("chroma_position", _chroma_position)
-        self.source._cache[_ZERO] = np.zeros(bundle.n_frames, dtype=np.float32)
+        self.source.add_column(_ZERO, np.zeros(bundle.n_frames))
         composition = compose_bundle(bundle)
         for mode in ("pulse", "continuous", "auto"):
-            self.source._cache[f"composition/{mode}"] = composition.angles(mode).astype(np.float32)
+            self.source.add_column(f"composition/{mode}", composition.angles(mode))
         self.composition = composition
         self.percussion = next((s for s in PERCUSSION_STEMS if s in bundle.stems), None)
         self._brightness: dict[str, float] = {}
@@ -215,8 +215,11 @@ class FramePlanner:
                 old = old_blocks.get(i)
                 if old is not None and old.stem == b.stem:
                     engine.states[i] = old_engine.states[i]
-        # Only a changed set of columns rebuilds the sampler; the row of the last frame is re-read.
         names = list(dict.fromkeys(columns))
+        missing = [c for c in names if not self.source.has(c)]
+        if missing:
+            raise SettingsError([("", f"the track's analysis lacks channel(s) {', '.join(missing)}; analyse it again")])
+        # Only a changed set of columns rebuilds the sampler; the row of the last frame is re-read.
         if self._sampler is None or self._sampler.names != names:
             self._sampler = self.source.sampler(names)
             if self._last_t is not None:
@@ -281,9 +284,9 @@ class FramePlanner:
             b.masks = pitch_masks(eff.spatial.pitch_spread)
         else:
             b.mask = self._static_mask(eff)
-        for col in b.columns():
-            if col != _ZERO and not self.source.has(col):
-                raise SettingsError([(f"/blocks/{BLOCK_NAMES[index]}", f"the track's analysis has no channel {col!r}; analyse it again")])
+        missing = [c for c in b.columns() if not self.source.has(c)]
+        if missing:
+            raise SettingsError([(f"/blocks/{BLOCK_NAMES[index]}", f"the track's analysis lacks channel(s) {', '.join(missing)}; analyse it again")])
         same_motion = (
             old is not None
             and old.stem == stem

@@ -62,7 +62,16 @@ class ColumnSource:
         """Make "<group>/<channel>" available for any group, computed by make(source, group)."""
         self._derived[channel] = make
 
+    def add_column(self, name: str, values: np.ndarray) -> None:
+        """Make a ready array available under `name` (e.g. a constant or a per-track pre-computation)."""
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != (self.bundle.n_frames,):
+            raise ValueError(f"column {name!r} has shape {values.shape}, expected ({self.bundle.n_frames},)")
+        self._cache[name] = values
+
     def has(self, name: str) -> bool:
+        if name in self._cache:
+            return True
         group, channel = name.rsplit("/", 1)
         return self.bundle.has_channel(group, channel) or (channel in self._derived and self._has_group(group))
 
