@@ -26,9 +26,9 @@ from sonosteer.blocks import BLOCK_NAMES
 from sonosteer.bridge.auto_config import effective_block
 from sonosteer.bridge.blended import BlendedPhysics, model_weights
 from sonosteer.bridge.composition import compose_bundle
-from sonosteer.bridge.dance import shape_intensity
+from sonosteer.bridge.dance import dance_output, dance_strength, shape_intensity
 from sonosteer.bridge.frame_controls import BlockControls, FrameControls
-from sonosteer.bridge.masks import drawn_mask, pitch_masks, preset_mask
+from sonosteer.bridge.masks import drawn_mask, pitch_mask_index, pitch_masks, preset_mask
 from sonosteer.bridge.prominence import ProminenceEngine
 from sonosteer.bridge.prompt import PromptModulator, freeze_destination, to_prompt_ref
 from sonosteer.bridge.sampler import AudioSampler, ColumnSource
@@ -74,7 +74,7 @@ def _chroma_position(source: ColumnSource, group: str) -> np.ndarray:
     return np.mod(np.arctan2(y, x), 2.0 * np.pi) / (2.0 * np.pi)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Block:
     """Runtime of one block: effective settings turned into column indices, constants and state."""
 
@@ -192,11 +192,11 @@ class FramePlanner:
         for i, name in enumerate(BLOCK_NAMES):
             blocks.append(self._build_block(i, scene.block(name), old_blocks.get(i)))
         linked = scene.prompt.linked
-        self._linked_cols = self._linked_columns(linked.link_target, linked.intensity_source, linked.position_source)
+        linked_cols = self._linked_columns(linked.link_target, linked.intensity_source, linked.position_source)
         columns = [_ZERO, f"composition/{scene.composition.mode}"]
         for b in blocks:
             columns += b.columns()
-        columns += [c for c in self._linked_cols if c is not None]
+        columns += [c for c in linked_cols if c is not None]
         if self.percussion is not None:
             columns += [f"{self.percussion}/transient_count", f"{self.percussion}/energy_smooth"]
         ranks = [b.settings.rank if b.stem is not None and b.settings.enabled else None for b in blocks]
@@ -233,7 +233,7 @@ class FramePlanner:
             for b in blocks
         ]
         self._ix_pairs = [(ix[lock], ix[cr]) for lock, cr in pair_cols]
-        self._ix_linked = tuple(-1 if c is None else ix[c] for c in self._linked_cols)
+        self._ix_linked = tuple(-1 if c is None else ix[c] for c in linked_cols)
         self._ix_angle = ix[f"composition/{scene.composition.mode}"]
         self._ix_perc = (ix[f"{self.percussion}/transient_count"], ix[f"{self.percussion}/energy_smooth"]) if self.percussion else None
         self._engine = engine
@@ -362,7 +362,7 @@ class FramePlanner:
             release[k] = s.silence_release_ms * 0.001
             silent = level < SILENCE_DB
             if b.fresh:
-                self._rest_block(b, row)
+                self._rest_block(k, b, row)
             if silent and s.silence == "hold":
                 frozen[k] = True
                 continue
@@ -379,11 +379,9 @@ class FramePlanner:
             else:
                 position = row[ip]
                 b.held_position = position
-            m = b.physics.step(dt, x, row[ie], row[iph], row[ic], impulse)
+            intensity = b.physics.step(dt, x, row[ie], row[iph], row[ic], impulse)
             stage = s.stage
-            home = stage.home
-            position_value = stage.left + position * (stage.right - stage.left)
-            outputs[k] = home + m * (position_value - home)
+            outputs[k] = dance_output(stage.left, stage.home, stage.right, position, intensity)
 
         pair_lock = [row[a] for a, _ in self._ix_pairs]
         pair_cr = [row[c] for _, c in self._ix_pairs]
@@ -399,19 +397,13 @@ class FramePlanner:
             elif frozen[k]:
                 strength = b.strength
             else:
-                home = s.stage.home
-                strength = home + prominence[k] * (outputs[k] - home)
+                strength = dance_strength(s.stage.home, outputs[k], prominence[k])
             if b.stem is not None:
                 base = RANK_WEIGHTS[s.rank]
                 reactive_num += base * energy[k]
                 reactive_den += base
             b.strength = strength
-            if b.masks is not None:
-                p = row[self._ix_blocks[k][9]]
-                idx = int(p * 11.0 + 0.5)
-                mask = b.masks[0 if idx < 0 else (11 if idx > 11 else idx)]
-            else:
-                mask = b.mask
+            mask = b.mask if b.masks is None else b.masks[pitch_mask_index(row[self._ix_blocks[k][9]])]
             feature = s.feature_id
             dirty = feature != self._last_features[k]
             self._last_features[k] = feature
@@ -442,10 +434,9 @@ class FramePlanner:
             frame_index=self._frame_index,
         )
 
-    def _rest_block(self, b: _Block, row: list[float]) -> None:
-        """Put a block's physics at rest on its current input (shaped like its intensity)."""
-        k = self._blocks.index(b)
-        ii, ip, ir, ie, iph, ic, *_ = self._ix_blocks[k]
+    def _rest_block(self, k: int, b: _Block, row: list[float]) -> None:
+        """Put block k at rest on its current input: physics on the shaped intensity, gate on the level."""
+        ii, ip, ir, ie, iph, ic, inov, *_ = self._ix_blocks[k]
         curve = b.settings.intensity_curve
         x = 0.0 if b.settings.intensity_source == "transient" else shape_intensity(row[ii], curve.kind, curve.gamma)
         b.physics.reset(x, row[iph], row[ic])
@@ -453,17 +444,10 @@ class FramePlanner:
             b.held_position = row[ip]
         b.strength = b.settings.stage.home
         b.fresh = False
+        self._engine.states[k].reset(row[ir], row[inov])
 
     def _rest(self, row: list[float]) -> None:
         """After a seek nothing carries over: every block at rest on the new position, no surprise."""
-        rms: list[float | None] = []
-        novelty: list[float | None] = []
         for k, b in enumerate(self._blocks):
-            if b.stem is None:
-                rms.append(None)
-                novelty.append(None)
-                continue
-            self._rest_block(b, row)
-            rms.append(row[self._ix_blocks[k][2]])
-            novelty.append(row[self._ix_blocks[k][6]])
-        self._engine.reset(rms, novelty)
+            if b.stem is not None:
+                self._rest_block(k, b, row)
