@@ -214,3 +214,15 @@ def test_bench_command_appends_a_table(tmp_path):
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "B.md").read_text()
     assert "Bridge: FramePlanner.plan(t)" in text and "| 50 FPS, steady | 300 |" in text
+
+
+def test_preview_plots_what_was_planned(synthetic_bundle, tmp_path):
+    from sonosteer.bridge.bench import full_scene
+    from sonosteer.bridge.preview import plan_series, plot_preview
+
+    series = plan_series(FramePlanner(synthetic_bundle, full_scene()), 10.0, 2.0, fps=25.0)
+    assert series["strength"].shape == (50, 4) and series["time_s"][0] == 10.0
+    again = FramePlanner(synthetic_bundle, full_scene())
+    assert [b.strength for b in again.plan(10.0).blocks] == list(series["strength"][0])
+    path = plot_preview(series, tmp_path / "p.png", "test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

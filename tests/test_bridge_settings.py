@@ -128,4 +128,5 @@ def test_schema_describes_ranges_and_choices_for_the_ui():
     assert block["intensity_source"]["enum"] == ["energy_smooth", "transient", "flux", "envelope"]
     assert block["feature_id"]["exclusiveMaximum"] == 5120
     assert defs["CompositionSettings"]["properties"]["mode"]["enum"] == ["auto", "pulse", "continuous"]
+    assert schema["properties"]["blocks"]["propertyNames"]["enum"] == list(BLOCK_NAMES)
     json.dumps(schema)  # serialisable as it is

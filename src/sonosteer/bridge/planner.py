@@ -1,7 +1,8 @@
 """FramePlanner: analysis bundle + scene + media time -> FrameControls, every frame.
 
-`plan(t)` samples every channel it needs in one vectorised step, moves the physics by the real
-media time since the previous call, and assembles the four blocks, the prompt pair and blend
+`plan(t)` samples every channel it needs in one vectorised step, moves the physics (the
+intensity through the block's blended physics, the position through a critically damped
+follower) by the real media time since the previous call, and assembles the four blocks, the prompt pair and blend
 and the noise angle. The media time may come irregularly: a pause repeats the same frame, a
 small step back holds, and a seek (a jump back, or forward by more than SEEK_JUMP_S) puts every
 model at rest on the new position instead of letting the springs fly.
@@ -33,6 +34,7 @@ from sonosteer.bridge.prominence import ProminenceEngine
 from sonosteer.bridge.prompt import PromptModulator, freeze_destination, to_prompt_ref
 from sonosteer.bridge.sampler import AudioSampler, ColumnSource
 from sonosteer.bridge.settings import RANK_WEIGHTS, BlockSettings, Scene, SettingsError, apply_update
+from sonosteer.bridge.spring import Spring
 
 SEEK_JUMP_S = 0.5
 """A forward step longer than this is a seek (a stalled render loop at 2 FPS still integrates)."""
@@ -40,6 +42,8 @@ BACKWARD_HOLD_S = 0.05
 """A step back up to this long (clock correction, jitter) holds the state; longer is a seek."""
 SILENCE_DB = -40.0
 """Below this level a stem is silent: hold blocks freeze, drift_home blocks fade to home."""
+POSITION_PRESET = "linear"
+"""Spring preset (critically damped) that smooths each block's position source."""
 PERCUSSION_STEMS = ("drums", GLOBAL_STEM)
 """The first of these in the bundle supplies the percussion impulses of the sustained models."""
 
@@ -85,6 +89,8 @@ class _Block:
     masks: tuple[np.ndarray, ...] | None = None
     strength: float = 0.0
     held_position: float = 0.0
+    position: Spring | None = None
+    """Critically damped follower of the position source: the lean glides, it never jumps."""
     fresh: bool = True
     """True until the physics have been put at rest on the first input they see."""
     # column names (resolved to indices in _index)
@@ -297,9 +303,11 @@ class FramePlanner:
             b.physics = old.physics
             b.strength = old.strength
             b.held_position = old.held_position
+            b.position = old.position
             b.fresh = old.fresh
         else:
             b.physics = BlendedPhysics(weights, eff.physics.preset, self.bpm, seed=index)
+            b.position = Spring.from_preset(POSITION_PRESET, self.bpm)
             b.strength = eff.stage.home
         return b
 
@@ -374,11 +382,10 @@ class FramePlanner:
             x = shape_intensity(x, curve.kind, curve.gamma)
             if ip < 0:
                 position = s.position_fixed
-            elif silent:
-                position = b.held_position
             else:
-                position = row[ip]
-                b.held_position = position
+                if not silent:
+                    b.held_position = row[ip]
+                position = b.position.step(dt, b.held_position)
             intensity = b.physics.step(dt, x, row[ie], row[iph], row[ic], impulse)
             stage = s.stage
             outputs[k] = dance_output(stage.left, stage.home, stage.right, position, intensity)
@@ -442,6 +449,7 @@ class FramePlanner:
         b.physics.reset(x, row[iph], row[ic])
         if ip >= 0:
             b.held_position = row[ip]
+            b.position.reset(row[ip])
         b.strength = b.settings.stage.home
         b.fresh = False
         self._engine.states[k].reset(row[ir], row[inov])

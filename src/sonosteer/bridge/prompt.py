@@ -2,7 +2,7 @@
 
 Modes: slider (the performer's crossfader), reactive (the rank-weighted average energy of the
 linked stems pushes towards B, quiet passages drift back to A), linked (one stem drives the
-blend through a dance model on [0, 1]: blend = intensity x position). Loading a destination
+blend through a dance model on [0, 1]: blend = intensity x position, both spring-smoothed). Loading a destination
 freezes the current blend as the new A, makes the new prompt B, and starts again from blend 0:
 you always travel from where you are. The engine SLERPs (see slerp.py); the bridge only says
 which two prompts and where between them.
@@ -55,13 +55,14 @@ def freeze_destination(prompt: PromptSettings, current_blend: float, new_b: str)
 class PromptModulator:
     """The blend position each frame for the scene's prompt mode."""
 
-    __slots__ = ("mode", "slider", "reactive", "spring", "blend")
+    __slots__ = ("mode", "slider", "reactive", "spring", "position", "blend")
 
     def __init__(self, prompt: PromptSettings, bpm: float = DESIGN_BPM):
         self.mode = prompt.mode
         self.slider = prompt.blend
         self.reactive = prompt.blend
         self.spring = Spring.from_preset(prompt.linked.physics_preset, bpm, x=prompt.blend)
+        self.position = Spring.from_preset("linear", bpm, x=prompt.linked.position_fixed)
         self.blend = prompt.blend
 
     def configure(self, prompt: PromptSettings, bpm: float = DESIGN_BPM) -> None:
@@ -87,7 +88,7 @@ class PromptModulator:
                 self.reactive += (reactive_target - self.reactive) * (1.0 - math.exp(-dt / REACTIVE_TIME_S))
             blend = self.reactive
         else:
-            blend = self.spring.step(dt, linked_intensity) * linked_position
+            blend = self.spring.step(dt, linked_intensity) * self.position.step(dt, linked_position)
         blend = 0.0 if blend < 0.0 else (1.0 if blend > 1.0 else blend)
         self.blend = blend
         return blend

@@ -362,6 +362,7 @@ def apply_update(scene: Scene, update: dict[str, Any] | str, value: Any = _MISSI
 def settings_schema() -> dict[str, Any]:
     """JSON Schema of a Scene: types, ranges (minimum/maximum), choices (enum), defaults, descriptions."""
     schema = Scene.model_json_schema()
+    schema["properties"]["blocks"]["propertyNames"] = {"enum": list(BLOCK_NAMES)}
     schema["$comment"] = (
         f"sonosteer scene format {SCENE_VERSION}; blocks are keyed by block name ({', '.join(BLOCK_NAMES)}); "
         "partial updates are merged into the scene and validated as a whole"
