@@ -17,6 +17,7 @@ from sonosteer.bridge.settings import (
     save_scene,
     scene_from_json,
     settings_schema,
+    unlink_missing,
 )
 
 
@@ -130,3 +131,13 @@ def test_schema_describes_ranges_and_choices_for_the_ui():
     assert defs["CompositionSettings"]["properties"]["mode"]["enum"] == ["auto", "pulse", "continuous"]
     assert schema["properties"]["blocks"]["propertyNames"]["enum"] == list(BLOCK_NAMES)
     json.dumps(schema)  # serialisable as it is
+
+
+def test_carrying_a_scene_to_another_track_unlinks_only_missing_stems():
+    scene = apply_update(Scene(), {"blocks": {"mid.0": {"link_target": "vocals", "feature_id": 9}, "up.0.0": {"link_target": "drums"}},
+                                   "prompt": {"linked": {"link_target": "piano"}}})
+    carried, changed = unlink_missing(scene, ["drums", "bass", "global"])
+    assert changed == ["/blocks/mid.0/link_target", "/prompt/linked/link_target"]
+    assert carried.block("mid.0").link_target is None and carried.block("mid.0").feature_id == 9
+    assert carried.block("up.0.0").link_target == "drums"
+    assert unlink_missing(carried, ["drums"]) == (carried, [])

@@ -359,6 +359,23 @@ def apply_update(scene: Scene, update: dict[str, Any] | str, value: Any = _MISSI
     return validate_scene(merged)
 
 
+def unlink_missing(scene: Scene, stems: list[str]) -> tuple[Scene, list[str]]:
+    """The scene with link targets that `stems` (a new track's) lacks set to none, and the paths changed.
+
+    For carrying a scene over to another track: everything else is kept.
+    """
+    update: dict[str, Any] = {}
+    changed = []
+    for name, block in scene.blocks.items():
+        if block.link_target is not None and block.link_target not in stems:
+            update.setdefault("blocks", {})[name] = {"link_target": None}
+            changed.append(f"/blocks/{name}/link_target")
+    if scene.prompt.linked.link_target is not None and scene.prompt.linked.link_target not in stems:
+        update["prompt"] = {"linked": {"link_target": None}}
+        changed.append("/prompt/linked/link_target")
+    return (apply_update(scene, update) if update else scene), changed
+
+
 def settings_schema() -> dict[str, Any]:
     """JSON Schema of a Scene: types, ranges (minimum/maximum), choices (enum), defaults, descriptions."""
     schema = Scene.model_json_schema()
