@@ -51,4 +51,6 @@ def test_auto_follows_beats_in_percussive_music_and_drift_in_sustained_music():
     mixed = compose_track(t, RATE, beats, energy, tonal, np.full_like(t, 0.4))
     w = mixed.beat_weight[0]
     assert 0.2 < w < 0.8
-    np.testing.assert_allclose(np.diff(mixed.auto), w * np.diff(mixed.pulse) + (1 - w) * np.diff(mixed.continuous), atol=1e-9)
+    np.testing.assert_allclose(
+        np.diff(mixed.auto), w * np.diff(mixed.pulse) + (1 - w) * np.diff(mixed.continuous), atol=1e-9
+    )

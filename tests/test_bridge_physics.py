@@ -9,7 +9,14 @@ import pytest
 
 from sonosteer.bridge.blended import BlendedPhysics, blend_weights, model_weights
 from sonosteer.bridge.spring import SPRING_PRESETS, Spring, damping_ratio
-from sonosteer.bridge.sustained import OSCILLATOR_COUPLING, OSCILLATOR_HZ, CoupledOscillator, PerlinDrift, PitchFollowing, pitch_position
+from sonosteer.bridge.sustained import (
+    OSCILLATOR_COUPLING,
+    OSCILLATOR_HZ,
+    CoupledOscillator,
+    PerlinDrift,
+    PitchFollowing,
+    pitch_position,
+)
 
 
 def _step_response(spring: Spring, dt: float, seconds: float, target: float = 1.0) -> np.ndarray:
@@ -77,7 +84,9 @@ def test_kick_tightens_damping_then_relaxes():
 def test_coupled_oscillators_never_settle_and_beat_at_their_normal_modes():
     osc = CoupledOscillator()
     dt, level, energy = 1 / 50, 0.6, 0.8
-    out = np.array([osc.step(dt, level, energy, 0.0, 0.0, 1.0 if k % 25 == 0 and k < 1500 else 0.0) for k in range(int(300 / dt))])
+    out = np.array(
+        [osc.step(dt, level, energy, 0.0, 0.0, 1.0 if k % 25 == 0 and k < 1500 else 0.0) for k in range(int(300 / dt))]
+    )
     # Never settles: every 20 s window of the last four minutes keeps a wide swing.
     for start in range(60, 300, 20):
         window = out[int(start / dt) : int((start + 20) / dt)]
@@ -85,7 +94,9 @@ def test_coupled_oscillators_never_settle_and_beat_at_their_normal_modes():
     # The motion is the pair's normal modes: eigenfrequencies of the coupled stiffness matrix.
     w1, w2 = (2 * math.pi * f for f in OSCILLATOR_HZ)
     kappa = OSCILLATOR_COUPLING * w1 * w1 * energy
-    modes_hz = np.sqrt(np.linalg.eigvalsh(np.array([[w1 * w1 + kappa, -kappa], [-kappa, w2 * w2 + kappa]]))) / (2 * math.pi)
+    modes_hz = np.sqrt(np.linalg.eigvalsh(np.array([[w1 * w1 + kappa, -kappa], [-kappa, w2 * w2 + kappa]]))) / (
+        2 * math.pi
+    )
     tail = out[int(100 / dt) :] - out[int(100 / dt) :].mean()
     spectrum = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
     freqs = np.fft.rfftfreq(len(tail), dt)

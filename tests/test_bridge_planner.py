@@ -29,10 +29,23 @@ def _run(planner, start, stop, fps=50.0):
 
 def test_dance_model_on_constant_signals_reaches_the_hand_computed_strength(tmp_path):
     bundle = write_constant_bundle(tmp_path, {"bass": {"energy_smooth": 0.64, "pitch_normalized": 0.25}, "drums": {}})
-    block = {"link_target": "bass", "mode": "manual", "physics": {"model": "spring", "preset": "linear"},
-             "position_source": "pitch", "intensity_curve": {"kind": "gamma", "gamma": 0.5}}
-    planner = FramePlanner(bundle, _scene({"mid.0": {**block, "rank": "R1"}, "up.0.0": {**block, "rank": "R3", "link_target": "drums"},
-                                           "up.0.1": {"stage": {"home": 7.0, "right": 40.0}}}))
+    block = {
+        "link_target": "bass",
+        "mode": "manual",
+        "physics": {"model": "spring", "preset": "linear"},
+        "position_source": "pitch",
+        "intensity_curve": {"kind": "gamma", "gamma": 0.5},
+    }
+    planner = FramePlanner(
+        bundle,
+        _scene(
+            {
+                "mid.0": {**block, "rank": "R1"},
+                "up.0.0": {**block, "rank": "R3", "link_target": "drums"},
+                "up.0.1": {"stage": {"home": 7.0, "right": 40.0}},
+            }
+        ),
+    )
     last = _run(planner, 0.0, 6.0)[-1]
     # position_value = -30 + 0.25 * 60 = -15; intensity = 0.64 ** 0.5 = 0.8; output = 0.8 * -15 = -12.
     assert last.blocks[1].strength == pytest.approx(-12.0, abs=1e-3)
@@ -59,8 +72,10 @@ def test_frames_validate_and_feature_changes_are_flagged_once(synthetic_bundle):
 
 
 def test_seek_puts_the_springs_at_rest_on_the_new_position(synthetic_bundle):
-    blocks = {name: {"link_target": stem, "mode": "manual", "physics": {"model": "spring", "preset": "drums"}}
-              for name, stem in zip(("down.2.1", "mid.0", "up.0.0", "up.0.1"), ("drums", "bass", "vocals", "other"))}
+    blocks = {
+        name: {"link_target": stem, "mode": "manual", "physics": {"model": "spring", "preset": "drums"}}
+        for name, stem in zip(("down.2.1", "mid.0", "up.0.0", "up.0.1"), ("drums", "bass", "vocals", "other"))
+    }
     scene = _scene(blocks)
     seeking = FramePlanner(synthetic_bundle, scene)
     _run(seeking, 0.0, 10.0)
@@ -70,7 +85,9 @@ def test_seek_puts_the_springs_at_rest_on_the_new_position(synthetic_bundle):
     want = np.array([[b.strength for b in f.blocks] for f in fresh])
     np.testing.assert_allclose(got, want, atol=1e-9)  # nothing carried over from before the seek
     # Backwards too, and the blended (never-settling) models stay on the stage after any jump.
-    blended = FramePlanner(synthetic_bundle, _scene({name: {"link_target": b["link_target"]} for name, b in blocks.items()}))
+    blended = FramePlanner(
+        synthetic_bundle, _scene({name: {"link_target": b["link_target"]} for name, b in blocks.items()})
+    )
     rng = np.random.default_rng(0)
     for _ in range(40):
         start = rng.uniform(0, 55)
@@ -79,14 +96,20 @@ def test_seek_puts_the_springs_at_rest_on_the_new_position(synthetic_bundle):
 
 
 def test_pause_repeats_the_frame_and_irregular_calls_stay_smooth(synthetic_bundle):
-    planner = FramePlanner(synthetic_bundle, _scene({"mid.0": {"link_target": "other"}, "up.0.0": {"link_target": "vocals"}}))
+    planner = FramePlanner(
+        synthetic_bundle, _scene({"mid.0": {"link_target": "other"}, "up.0.0": {"link_target": "vocals"}})
+    )
     _run(planner, 5.0, 6.0)
     a, b = planner.plan(6.5), planner.plan(6.5)
     assert [x.strength for x in a.blocks] == [x.strength for x in b.blocks]
     assert a.noise_angle_rad == b.noise_angle_rad and a.frame_index + 1 == b.frame_index
     # Irregular intervals (10-60 ms) give the same motion as a steady 50 FPS, within a small tolerance.
-    steady = FramePlanner(synthetic_bundle, _scene({"mid.0": {"link_target": "bass", "mode": "manual",
-                                                              "physics": {"model": "spring", "preset": "vocals"}}}))
+    steady = FramePlanner(
+        synthetic_bundle,
+        _scene(
+            {"mid.0": {"link_target": "bass", "mode": "manual", "physics": {"model": "spring", "preset": "vocals"}}}
+        ),
+    )
     jittery = FramePlanner(synthetic_bundle, steady.scene)
     times = np.cumsum(np.random.default_rng(3).uniform(0.01, 0.06, 400)) + 2.0
     grid = np.arange(2.0, times[-1], 0.02)
@@ -97,10 +120,12 @@ def test_pause_repeats_the_frame_and_irregular_calls_stay_smooth(synthetic_bundl
 
 def test_silence_hold_keeps_the_strength_and_drift_home_fades_it(synthetic_bundle):
     gap0, gap1 = VOCAL_GAP_S
-    scene = _scene({
-        "mid.0": {"link_target": "vocals", "silence": "hold"},
-        "up.0.0": {"link_target": "vocals", "silence": "drift_home", "stage": {"home": 5.0}},
-    })
+    scene = _scene(
+        {
+            "mid.0": {"link_target": "vocals", "silence": "hold"},
+            "up.0.0": {"link_target": "vocals", "silence": "drift_home", "stage": {"home": 5.0}},
+        }
+    )
     planner = FramePlanner(synthetic_bundle, scene)
     frames = _run(planner, gap0 - 3.0, gap1 - 0.1)
     t = np.arange(gap0 - 3.0, gap1 - 0.1, 0.02)
@@ -118,7 +143,9 @@ def test_silence_hold_keeps_the_strength_and_drift_home_fades_it(synthetic_bundl
 
 
 def test_pitch_aligned_mask_follows_the_rising_vocal(synthetic_bundle):
-    planner = FramePlanner(synthetic_bundle, _scene({"up.0.0": {"link_target": "vocals", "mode": "manual", "spatial": {"mode": "pitch"}}}))
+    planner = FramePlanner(
+        synthetic_bundle, _scene({"up.0.0": {"link_target": "vocals", "mode": "manual", "spatial": {"mode": "pitch"}}})
+    )
     masks = pitch_masks()
     times = np.arange(0.5, 59.5, 0.5)
     chosen = []
@@ -163,15 +190,29 @@ def test_loading_a_destination_freezes_the_current_blend(synthetic_bundle):
     planner.plan(1.04)
     assert planner.load_destination("a desert").prompt.a == "the sea"  # arrived at B: A is B itself
     # Reactive: energy pushes towards B, within [0, 1].
-    planner.apply_update({"prompt": {"mode": "reactive"}, "blocks": {"mid.0": {"link_target": "drums"}, "up.0.0": {"link_target": "bass"}}})
+    planner.apply_update(
+        {
+            "prompt": {"mode": "reactive"},
+            "blocks": {"mid.0": {"link_target": "drums"}, "up.0.0": {"link_target": "bass"}},
+        }
+    )
     blends = [f.prompt_blend for f in _run(planner, 2.0, 8.0)]
     assert 0.0 <= min(blends) and max(blends) <= 1.0 and blends[-1] > 0.3
 
 
 def test_linked_prompt_follows_its_dance_model(tmp_path):
     bundle = write_constant_bundle(tmp_path, {"bass": {"energy_smooth": 0.6, "brightness": 0.5}})
-    planner = FramePlanner(bundle, _scene(prompt={"a": "x", "b": "y", "mode": "linked",
-                                                  "linked": {"link_target": "bass", "position_source": "brightness"}}))
+    planner = FramePlanner(
+        bundle,
+        _scene(
+            prompt={
+                "a": "x",
+                "b": "y",
+                "mode": "linked",
+                "linked": {"link_target": "bass", "position_source": "brightness"},
+            }
+        ),
+    )
     assert _run(planner, 0.0, 15.0)[-1].prompt_blend == pytest.approx(0.6 * 0.5, abs=1e-3)
 
 
@@ -188,7 +229,9 @@ def test_noise_angle_scales_with_distance(synthetic_bundle):
 def test_unknown_stems_are_rejected_and_the_scene_is_kept(synthetic_bundle):
     planner = FramePlanner(synthetic_bundle)
     before = planner.scene
-    with pytest.raises(SettingsError, match=r"/blocks/mid.0/link_target: this track has no stem 'piano'; it has drums, bass"):
+    with pytest.raises(
+        SettingsError, match=r"/blocks/mid.0/link_target: this track has no stem 'piano'; it has drums, bass"
+    ):
         planner.apply_update("/blocks/mid.0/link_target", "piano")
     assert planner.scene is before
     planner.plan(0.0)
@@ -204,8 +247,14 @@ def test_the_bridge_never_imports_torch(synthetic_bundle):
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
-                         env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env={"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 

@@ -36,8 +36,16 @@ def test_prominence_formula_on_hand_computed_cases(args, expected):
 
 
 def test_terms_span_their_specified_ranges():
-    assert novelty_boost(0.0) == 0.0 and novelty_boost(0.5) == pytest.approx(0.15) and novelty_boost(7.0) == pytest.approx(0.30)
-    assert coupling_bonus(0.5) == 0.0 and coupling_bonus(0.75) == pytest.approx(0.25) and coupling_bonus(1.0) == pytest.approx(0.5)
+    assert (
+        novelty_boost(0.0) == 0.0
+        and novelty_boost(0.5) == pytest.approx(0.15)
+        and novelty_boost(7.0) == pytest.approx(0.30)
+    )
+    assert (
+        coupling_bonus(0.5) == 0.0
+        and coupling_bonus(0.75) == pytest.approx(0.25)
+        and coupling_bonus(1.0) == pytest.approx(0.5)
+    )
     assert coupling_bonus(0.3) == 0.0
     assert call_response_factor(1.0, calling=True) == pytest.approx(1.3)
     assert call_response_factor(1.0, calling=False) == pytest.approx(0.6)
@@ -49,7 +57,15 @@ def test_terms_span_their_specified_ranges():
 def _step(engine, dt, rms, energy, lock=(), cr=(), novelty=None, entered=None):
     n = len(rms)
     return engine.step(
-        dt, list(rms), list(energy), novelty or [0.0] * n, [0.0] * n, entered or [False] * n, [1.5] * n, list(lock), list(cr)
+        dt,
+        list(rms),
+        list(energy),
+        novelty or [0.0] * n,
+        [0.0] * n,
+        entered or [False] * n,
+        [1.5] * n,
+        list(lock),
+        list(cr),
     )
 
 
@@ -60,7 +76,9 @@ def test_same_rank_locked_stems_reinforce_and_the_caller_leads():
     # drums calls: 0.40 * (1 + 0.4) * 1.15; bass answers: 0.40 * 1.4 * 0.8; the vocals are untouched.
     assert out == pytest.approx([0.644, 0.448, 0.65, 0.65])
     # Loosely coupled (lock 0.4): no bonus, and a call-response of 0 changes nothing.
-    assert _step(engine, 0.02, [-10] * 4, [0.9, 0.2, 0.5, 0.5], lock=[0.4], cr=[0.0]) == pytest.approx([0.4, 0.4, 0.65, 0.65])
+    assert _step(engine, 0.02, [-10] * 4, [0.9, 0.2, 0.5, 0.5], lock=[0.4], cr=[0.0]) == pytest.approx(
+        [0.4, 0.4, 0.65, 0.65]
+    )
 
 
 def test_silent_stems_fade_with_their_release_and_return_fast():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from bridge_fixtures import synthetic_bundle  # noqa: F401 - fixture
 
 from sonosteer.bridge.sampler import AudioSampler, ColumnSource
@@ -31,8 +30,14 @@ def test_bad_columns_are_rejected():
 
 def test_column_source_loads_bundle_channels_and_derived_columns(synthetic_bundle):
     source = ColumnSource(synthetic_bundle)
-    source.register_derived("double_energy", lambda src, group: 2 * np.asarray(src.bundle.channel(group, "energy_smooth")))
-    np.testing.assert_allclose(source.get("drums/double_energy"), 2 * synthetic_bundle.channel("drums", "energy_smooth"))
+    source.register_derived(
+        "double_energy",
+        lambda src, group: 2 * np.asarray(src.bundle.channel(group, "energy_smooth")),
+        needs="energy_smooth",
+    )
+    np.testing.assert_allclose(
+        source.get("drums/double_energy"), 2 * synthetic_bundle.channel("drums", "energy_smooth")
+    )
     assert source.has("bass/double_energy") and not source.has("nobody/double_energy")
     with pytest.raises(KeyError, match="no channel 'drums/colour'"):
         source.get("drums/colour")

@@ -134,8 +134,13 @@ def test_schema_describes_ranges_and_choices_for_the_ui():
 
 
 def test_carrying_a_scene_to_another_track_unlinks_only_missing_stems():
-    scene = apply_update(Scene(), {"blocks": {"mid.0": {"link_target": "vocals", "feature_id": 9}, "up.0.0": {"link_target": "drums"}},
-                                   "prompt": {"linked": {"link_target": "piano"}}})
+    scene = apply_update(
+        Scene(),
+        {
+            "blocks": {"mid.0": {"link_target": "vocals", "feature_id": 9}, "up.0.0": {"link_target": "drums"}},
+            "prompt": {"linked": {"link_target": "piano"}},
+        },
+    )
     carried, changed = unlink_missing(scene, ["drums", "bass", "global"])
     assert changed == ["/blocks/mid.0/link_target", "/prompt/linked/link_target"]
     assert carried.block("mid.0").link_target is None and carried.block("mid.0").feature_id == 9

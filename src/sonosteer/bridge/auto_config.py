@@ -1,9 +1,9 @@
 """Auto-config: pick a stem, and the rest of the block follows from what the stem is.
 
 In auto mode a block's physics, intensity source, response layer and mask preset are derived
-from the stem's classification and register (and the intensity curve is linear); the performer's manual values stay stored and come
-back when the block is switched to manual. Roles, by the largest of percussive, melody x
-harmonic, harmony x harmonic and texture x harmonic:
+from the stem's classification and register (and the intensity curve is linear); the
+performer's manual values stay stored and come back when the block is switched to manual.
+Roles, by the largest of percussive, melody x harmonic, harmony x harmonic, texture x harmonic:
 
     role        physics preset  intensity
     percussive  drums           energy_smooth, flash layer
@@ -76,7 +76,9 @@ def auto_settings(stem: str, info: Mapping[str, Any], brightness_median: float |
     }
 
 
-def effective_block(block: BlockSettings, info: Mapping[str, Any] | None, brightness_median: float | None = None) -> BlockSettings:
+def effective_block(
+    block: BlockSettings, info: Mapping[str, Any] | None, brightness_median: float | None = None
+) -> BlockSettings:
     """The settings a block plays with: itself in manual mode or unlinked, auto-derived values otherwise."""
     if block.mode != "auto" or block.link_target is None or info is None:
         return block

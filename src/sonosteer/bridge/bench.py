@@ -24,16 +24,45 @@ def full_scene() -> Scene:
         Scene(name="bench: everything on"),
         {
             "blocks": {
-                "down.2.1": {"link_target": "bass", "rank": "R1", "feature_id": 11, "mode": "manual", "position_source": "chroma"},
-                "mid.0": {"link_target": "vocals", "rank": "R1", "feature_id": 22, "mode": "manual", "position_source": "pitch",
-                          "spatial": {"mode": "pitch"}, "silence": "drift_home"},
-                "up.0.0": {"link_target": "other", "rank": "R2", "feature_id": 33, "mode": "manual", "position_source": "brightness",
-                           "intensity_curve": {"kind": "gamma", "gamma": 0.7}, "spatial": {"mask": drawn}},
-                "up.0.1": {"link_target": "global", "rank": "auto", "feature_id": 44, "position_source": "tension",
-                           "intensity_source": "flux"},
+                "down.2.1": {
+                    "link_target": "bass",
+                    "rank": "R1",
+                    "feature_id": 11,
+                    "mode": "manual",
+                    "position_source": "chroma",
+                },
+                "mid.0": {
+                    "link_target": "vocals",
+                    "rank": "R1",
+                    "feature_id": 22,
+                    "mode": "manual",
+                    "position_source": "pitch",
+                    "spatial": {"mode": "pitch"},
+                    "silence": "drift_home",
+                },
+                "up.0.0": {
+                    "link_target": "other",
+                    "rank": "R2",
+                    "feature_id": 33,
+                    "mode": "manual",
+                    "position_source": "brightness",
+                    "intensity_curve": {"kind": "gamma", "gamma": 0.7},
+                    "spatial": {"mask": drawn},
+                },
+                "up.0.1": {
+                    "link_target": "global",
+                    "rank": "auto",
+                    "feature_id": 44,
+                    "position_source": "tension",
+                    "intensity_source": "flux",
+                },
             },
-            "prompt": {"a": "a misty forest", "b": "a neon city", "mode": "linked",
-                       "linked": {"link_target": "vocals", "position_source": "pitch"}},
+            "prompt": {
+                "a": "a misty forest",
+                "b": "a neon city",
+                "mode": "linked",
+                "linked": {"link_target": "vocals", "position_source": "pitch"},
+            },
             "composition": {"mode": "auto", "distance": 0.7},
         },
     )
@@ -48,7 +77,9 @@ def pin_to_one_core() -> str:
     return "not pinned (no sched_setaffinity on this OS)"
 
 
-def measure(planner: FramePlanner, n_frames: int, fps: float = 50.0, irregular: bool = False, seed: int = 0) -> np.ndarray:
+def measure(
+    planner: FramePlanner, n_frames: int, fps: float = 50.0, irregular: bool = False, seed: int = 0
+) -> np.ndarray:
     """Wall-clock microseconds of each plan(t) call over n_frames frames from t = 0."""
     rng = np.random.default_rng(seed)
     step = 1.0 / fps
@@ -68,7 +99,9 @@ def measure(planner: FramePlanner, n_frames: int, fps: float = 50.0, irregular: 
     return out / 1000.0
 
 
-def run_bench(n_frames: int = 20000, bundle_path: Path | None = None, output: Path | str = "BENCHMARKS.md") -> list[list[object]]:
+def run_bench(
+    n_frames: int = 20000, bundle_path: Path | None = None, output: Path | str = "BENCHMARKS.md"
+) -> list[list[object]]:
     """Measure and append the table to `output`; returns the rows."""
     from sonosteer.audio.bundle import load_bundle
     from sonosteer.bench_report import append_benchmark
@@ -87,11 +120,18 @@ def run_bench(n_frames: int = 20000, bundle_path: Path | None = None, output: Pa
         rows = []
         for label, irregular in (("50 FPS, steady", False), ("irregular calls (0.3-2.5 frames, pauses)", True)):
             us = measure(planner, n_frames, irregular=irregular)
-            rows.append([label, n_frames, float(np.median(us)), float(np.percentile(us, 99)), float(us.max()), TARGET_US])
-        source = f"bundle {bundle.key}" if bundle_path else f"synthetic {bundle.duration_s:.0f} s bundle at {bundle.frame_rate_hz:.0f} Hz"
+            rows.append(
+                [label, n_frames, float(np.median(us)), float(np.percentile(us, 99)), float(us.max()), TARGET_US]
+            )
+        source = (
+            f"bundle {bundle.key}"
+            if bundle_path
+            else f"synthetic {bundle.duration_s:.0f} s bundle at {bundle.frame_rate_hz:.0f} Hz"
+        )
     append_benchmark(
         "Bridge: FramePlanner.plan(t)",
-        f"{source}, {len(bundle.stems)} stems; 4 blocks linked (blended physics with all four models, pitch-aligned + drawn "
+        f"{source}, {len(bundle.stems)} stems; 4 blocks linked (blended physics with all four models, "
+        "pitch-aligned + drawn "
         f"masks, coupled same-rank pair, auto rank), linked prompt, auto noise composition; {pinned}; "
         "time.perf_counter_ns around each call",
         ["calls", "frames", "median us", "p99 us", "max us", "target us"],

@@ -59,7 +59,9 @@ class BlendedPhysics:
 
     __slots__ = ("weights", "spring", "models")
 
-    def __init__(self, weights: tuple[float, float, float, float], preset: str = "linear", bpm: float = DESIGN_BPM, seed: int = 0):
+    def __init__(
+        self, weights: tuple[float, float, float, float], preset: str = "linear", bpm: float = DESIGN_BPM, seed: int = 0
+    ):
         if abs(sum(weights) - 1.0) > 1e-6 or min(weights) < 0.0:
             raise ValueError(f"physics weights must be >= 0 and sum to 1, got {weights}")
         self.weights = weights
@@ -80,7 +82,9 @@ class BlendedPhysics:
         for _, model in self.models:
             model.reset(intensity, pitch_hz, confidence)
 
-    def step(self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float) -> float:
+    def step(
+        self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float
+    ) -> float:
         out = 0.0
         if self.spring is not None:
             out = self.weights[0] * self.spring.step(dt, intensity)

@@ -1,4 +1,4 @@
-"""CLI registration for the bridge: `sonosteer bench bridge` and `sonosteer bridge-preview` (light: heavy imports run later)."""
+"""CLI of the bridge: `sonosteer bench bridge` and `sonosteer bridge-preview` (heavy imports happen when they run)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def register(commands, bench) -> None:
-    p = commands.add_parser("bridge-preview", help="plot what the bridge plays (strengths, masks, prompt blend, noise angle)")
+    p = commands.add_parser(
+        "bridge-preview", help="plot what the bridge plays (strengths, masks, prompt blend, noise angle)"
+    )
     p.add_argument("--bundle", type=Path, default=None, help="an analysis bundle folder (default: a synthetic groove)")
     p.add_argument("--scene", type=Path, default=None, help="a scene JSON file (default: every axis active)")
     p.add_argument("--start", type=float, default=0.0, help="media time to start at, seconds")
@@ -53,6 +55,8 @@ def register(commands, bench) -> None:
 
     p = bench.add_parser("bridge", help="microseconds per FramePlanner.plan(t), all blocks and axes active, one core")
     p.add_argument("--frames", type=int, default=20000, help="plan(t) calls per measurement (default 20000)")
-    p.add_argument("--bundle", type=Path, default=None, help="an analysis bundle folder (default: a synthetic 5-minute track)")
+    p.add_argument(
+        "--bundle", type=Path, default=None, help="an analysis bundle folder (default: a synthetic 5-minute track)"
+    )
     p.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"), help="Markdown file the table is appended to")
     p.set_defaults(func=_bench)

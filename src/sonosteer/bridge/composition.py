@@ -95,7 +95,9 @@ def compose_track(
     energy = np.asarray(energy, dtype=np.float64)
     pulse = beat_angles(times_s, beats_s, energy)
     drift_frames = max(1, int(round(DRIFT_SMOOTH_S * frame_rate_hz)))
-    continuous = DRIFT_MAX_RAD * np.clip(uniform_filter1d(np.asarray(tonal_distance, dtype=np.float64), drift_frames, mode="nearest"), 0.0, 1.0)
+    continuous = DRIFT_MAX_RAD * np.clip(
+        uniform_filter1d(np.asarray(tonal_distance, dtype=np.float64), drift_frames, mode="nearest"), 0.0, 1.0
+    )
     weight_frames = max(1, int(round(BEAT_WEIGHT_SMOOTH_S * frame_rate_hz)))
     share = uniform_filter1d(np.asarray(percussive_ratio, dtype=np.float64), weight_frames, mode="nearest")
     weight = _smoothstep(share, BEAT_WEIGHT_LOW, BEAT_WEIGHT_HIGH)
@@ -108,7 +110,10 @@ def compose_track(
 def compose_bundle(bundle: AnalysisBundle) -> CompositionTrack:
     """The composition track of a bundle, from its 'global' stem and beat grid."""
     if GLOBAL_STEM not in bundle.stems:
-        raise ValueError(f"bundle {bundle.key} has no {GLOBAL_STEM!r} stem, which the noise composition needs; analyse the track again")
+        raise ValueError(
+            f"bundle {bundle.key} has no {GLOBAL_STEM!r} stem, which the noise composition needs; "
+            "analyse the track again"
+        )
     beats = bundle.beats_s
     if beats.size < 2:
         period = 60.0 / bundle.tempo_bpm

@@ -106,7 +106,17 @@ class _Block:
     c_pitchnorm: str = _ZERO
 
     def columns(self) -> list[str]:
-        cols = [self.c_intensity, self.c_rms, self.c_energy, self.c_pitch, self.c_conf, self.c_novelty, self.c_rise, self.c_layer, self.c_pitchnorm]
+        cols = [
+            self.c_intensity,
+            self.c_rms,
+            self.c_energy,
+            self.c_pitch,
+            self.c_conf,
+            self.c_novelty,
+            self.c_rise,
+            self.c_layer,
+            self.c_pitchnorm,
+        ]
         if self.c_position is not None:
             cols.append(self.c_position)
         return cols
@@ -119,10 +129,10 @@ class FramePlanner:
         self.bundle = bundle
         self.bpm = bundle.tempo_bpm if bundle.tempo_bpm > 0 else 120.0
         self.source = ColumnSource(bundle)
-        self.source.register_derived("transient_count", _cumulative("transient"))
-        self.source.register_derived("layer_count", _cumulative("layer_entry"))
-        self.source.register_derived("novelty_rise", _novelty_rise)
-        self.source.register_derived("chroma_position", _chroma_position)
+        self.source.register_derived("transient_count", _cumulative("transient"), needs="transient")
+        self.source.register_derived("layer_count", _cumulative("layer_entry"), needs="layer_entry")
+        self.source.register_derived("novelty_rise", _novelty_rise, needs="novelty_short")
+        self.source.register_derived("chroma_position", _chroma_position, needs="chroma")
         self.source.add_column(_ZERO, np.zeros(bundle.n_frames))
         composition = compose_bundle(bundle)
         for mode in ("pulse", "continuous", "auto"):
@@ -152,7 +162,9 @@ class FramePlanner:
         block = self.scene.block(name)
         if block.link_target is None:
             return block
-        return effective_block(block, self.bundle.stem_info(block.link_target), self._brightness_median(block.link_target))
+        return effective_block(
+            block, self.bundle.stem_info(block.link_target), self._brightness_median(block.link_target)
+        )
 
     def _brightness_median(self, stem: str) -> float | None:
         if stem not in self._brightness and self.bundle.has_channel(stem, "brightness"):
@@ -233,22 +245,36 @@ class FramePlanner:
         ix = self._sampler.index
         self._ix_blocks = [
             (
-                ix[b.c_intensity], -1 if b.c_position is None else ix[b.c_position], ix[b.c_rms], ix[b.c_energy],
-                ix[b.c_pitch], ix[b.c_conf], ix[b.c_novelty], ix[b.c_rise], ix[b.c_layer], ix[b.c_pitchnorm],
+                ix[b.c_intensity],
+                -1 if b.c_position is None else ix[b.c_position],
+                ix[b.c_rms],
+                ix[b.c_energy],
+                ix[b.c_pitch],
+                ix[b.c_conf],
+                ix[b.c_novelty],
+                ix[b.c_rise],
+                ix[b.c_layer],
+                ix[b.c_pitchnorm],
             )
             for b in blocks
         ]
         self._ix_pairs = [(ix[lock], ix[cr]) for lock, cr in pair_cols]
         self._ix_linked = tuple(-1 if c is None else ix[c] for c in linked_cols)
         self._ix_angle = ix[f"composition/{scene.composition.mode}"]
-        self._ix_perc = (ix[f"{self.percussion}/transient_count"], ix[f"{self.percussion}/energy_smooth"]) if self.percussion else None
+        self._ix_perc = (
+            (ix[f"{self.percussion}/transient_count"], ix[f"{self.percussion}/energy_smooth"])
+            if self.percussion
+            else None
+        )
         self._engine = engine
         self._prompt.configure(scene.prompt, self.bpm)
         self._prompt_a = to_prompt_ref(scene.prompt.a)
         self._blocks = blocks
         self._scene = scene
 
-    def _linked_columns(self, stem: str | None, intensity_source: str, position_source: str) -> tuple[str | None, str | None]:
+    def _linked_columns(
+        self, stem: str | None, intensity_source: str, position_source: str
+    ) -> tuple[str | None, str | None]:
         """(intensity, position) columns of the linked prompt source."""
         if stem is None:
             return (None, None)
@@ -292,12 +318,16 @@ class FramePlanner:
             b.mask = self._static_mask(eff)
         missing = [c for c in b.columns() if not self.source.has(c)]
         if missing:
-            raise SettingsError([(f"/blocks/{BLOCK_NAMES[index]}", f"the track's analysis lacks channel(s) {', '.join(missing)}; analyse it again")])
+            raise SettingsError(
+                [
+                    (
+                        f"/blocks/{BLOCK_NAMES[index]}",
+                        f"the track's analysis lacks channel(s) {', '.join(missing)}; analyse it again",
+                    )
+                ]
+            )
         same_motion = (
-            old is not None
-            and old.stem == stem
-            and old.physics is not None
-            and old.settings.physics == eff.physics
+            old is not None and old.stem == stem and old.physics is not None and old.settings.physics == eff.physics
         )
         if same_motion:
             b.physics = old.physics

@@ -31,7 +31,9 @@ SURPRISE_NOVELTY = 0.7
 _SURPRISE_TAU_S = SURPRISE_DECAY_S / math.log(20.0)
 
 
-def prominence(base: float, novelty: float, coupling: float, call_response: float, activity_gate: float, surprise: float) -> float:
+def prominence(
+    base: float, novelty: float, coupling: float, call_response: float, activity_gate: float, surprise: float
+) -> float:
     """The prominence formula, clamped to [0, 1]."""
     p = base * (1.0 + novelty + coupling) * call_response * activity_gate + surprise
     return 0.0 if p < 0.0 else (1.0 if p > 1.0 else p)
@@ -114,7 +116,11 @@ class ProminenceEngine:
             (i, j)
             for i in range(len(ranks))
             for j in range(i + 1, len(ranks))
-            if ranks[i] is not None and ranks[i] == ranks[j] and stems[i] is not None and stems[j] is not None and stems[i] != stems[j]
+            if ranks[i] is not None
+            and ranks[i] == ranks[j]
+            and stems[i] is not None
+            and stems[j] is not None
+            and stems[i] != stems[j]
         ]
 
     def reset(self, rms_db: list[float | None], novelty: list[float | None]) -> None:

@@ -56,11 +56,11 @@ class ColumnSource:
     def __init__(self, bundle: AnalysisBundle):
         self.bundle = bundle
         self._cache: dict[str, np.ndarray] = {}
-        self._derived: dict[str, Callable[[ColumnSource, str], np.ndarray]] = {}
+        self._derived: dict[str, tuple[Callable[[ColumnSource, str], np.ndarray], str]] = {}
 
-    def register_derived(self, channel: str, make: Callable[[ColumnSource, str], np.ndarray]) -> None:
-        """Make "<group>/<channel>" available for any group, computed by make(source, group)."""
-        self._derived[channel] = make
+    def register_derived(self, channel: str, make: Callable[[ColumnSource, str], np.ndarray], needs: str) -> None:
+        """Make "<group>/<channel>" available for every group that has channel `needs`: make(source, group)."""
+        self._derived[channel] = (make, needs)
 
     def add_column(self, name: str, values: np.ndarray) -> None:
         """Make a ready array available under `name` (e.g. a constant or a per-track pre-computation)."""
@@ -73,10 +73,9 @@ class ColumnSource:
         if name in self._cache:
             return True
         group, channel = name.rsplit("/", 1)
-        return self.bundle.has_channel(group, channel) or (channel in self._derived and self._has_group(group))
-
-    def _has_group(self, group: str) -> bool:
-        return group in self.bundle.stems
+        if self.bundle.has_channel(group, channel):
+            return True
+        return channel in self._derived and self.bundle.has_channel(group, self._derived[channel][1])
 
     def get(self, name: str) -> np.ndarray:
         """A float32 column on the bundle grid, loaded or derived on first use."""
@@ -84,8 +83,8 @@ class ColumnSource:
             group, channel = name.rsplit("/", 1)
             if self.bundle.has_channel(group, channel):
                 values = np.asarray(self.bundle.channel(group, channel), dtype=np.float32)
-            elif channel in self._derived:
-                values = np.asarray(self._derived[channel](self, group), dtype=np.float32)
+            elif self.has(name):
+                values = np.asarray(self._derived[channel][0](self, group), dtype=np.float32)
             else:
                 raise KeyError(f"bundle {self.bundle.key} has no channel {name!r}")
             if values.shape != (self.bundle.n_frames,):

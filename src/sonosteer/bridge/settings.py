@@ -74,7 +74,8 @@ class Stage(_Model):
     def _ordered(self) -> Stage:
         if not self.left <= self.home <= self.right:
             raise ValueError(
-                f"stage must satisfy left <= home <= right, got left={self.left:g}, home={self.home:g}, right={self.right:g}"
+                "stage must satisfy left <= home <= right, "
+                f"got left={self.left:g}, home={self.home:g}, right={self.right:g}"
             )
         return self
 
@@ -237,7 +238,9 @@ class Scene(_Model):
     @classmethod
     def _version(cls, v: int) -> int:
         if v > SCENE_VERSION:
-            raise ValueError(f"scene version {v} is newer than this sonosteer reads ({SCENE_VERSION}); update sonosteer")
+            raise ValueError(
+                f"scene version {v} is newer than this sonosteer reads ({SCENE_VERSION}); update sonosteer"
+            )
         if v < 1:
             raise ValueError(f"scene version must be >= 1, got {v}")
         return v
@@ -303,7 +306,9 @@ _MISSING = object()
 
 def _path_update(path: str, value: Any) -> dict[str, Any]:
     if not path.startswith("/") or path == "/":
-        raise SettingsError([(path, "a settings path starts with '/' and names a field, e.g. /blocks/mid.0/feature_id")])
+        raise SettingsError(
+            [(path, "a settings path starts with '/' and names a field, e.g. /blocks/mid.0/feature_id")]
+        )
     parts = [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
     update: Any = value
     for part in reversed(parts):

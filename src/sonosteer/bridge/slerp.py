@@ -67,7 +67,9 @@ def resolve_prompt(
     if cache is not None and ref in cache:
         return cache[ref]
     if isinstance(ref, PromptBlend):
-        value = slerp_fn(resolve_prompt(ref.a, embed, slerp_fn, cache), resolve_prompt(ref.b, embed, slerp_fn, cache), ref.t)
+        value = slerp_fn(
+            resolve_prompt(ref.a, embed, slerp_fn, cache), resolve_prompt(ref.b, embed, slerp_fn, cache), ref.t
+        )
     elif isinstance(ref, str):
         value = embed(ref)
     else:

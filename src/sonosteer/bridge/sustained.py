@@ -85,7 +85,9 @@ class PitchFollowing:
     def reset(self, intensity: float, pitch_hz: float, confidence: float) -> None:
         self.spring.reset(self.target(pitch_hz, confidence))
 
-    def step(self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float) -> float:
+    def step(
+        self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float
+    ) -> float:
         target = self.target(pitch_hz, confidence)
         if impulse > 0.0:
             self.spring.kick(IMPULSE_VELOCITY * impulse, IMPULSE_TIGHTEN * impulse)
@@ -117,7 +119,13 @@ class CoupledOscillator:
 
     def _energy(self, kappa: float) -> float:
         d = self.x1 - self.x2
-        return 0.5 * (self.v1 * self.v1 + self.w1sq * self.x1 * self.x1 + self.v2 * self.v2 + self.w2sq * self.x2 * self.x2 + kappa * d * d)
+        return 0.5 * (
+            self.v1 * self.v1
+            + self.w1sq * self.x1 * self.x1
+            + self.v2 * self.v2
+            + self.w2sq * self.x2 * self.x2
+            + kappa * d * d
+        )
 
     def reset(self, intensity: float, pitch_hz: float, confidence: float) -> None:
         self.center.value = intensity
@@ -127,7 +135,9 @@ class CoupledOscillator:
         """The beating signal in about [-1, 1]."""
         return 0.5 * (self.x1 + self.x2)
 
-    def step(self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float) -> float:
+    def step(
+        self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float
+    ) -> float:
         center = self.center.step(dt, intensity)
         if dt <= 0.0:
             return center * (1.0 + OSCILLATOR_DEPTH * self.mix)
@@ -176,7 +186,9 @@ class PerlinDrift:
     def reset(self, intensity: float, pitch_hz: float, confidence: float) -> None:
         self.center.value = intensity
 
-    def step(self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float) -> float:
+    def step(
+        self, dt: float, intensity: float, energy: float, pitch_hz: float, confidence: float, impulse: float
+    ) -> float:
         center = self.center.step(dt, intensity)
         if dt > 0.0:
             e = min(max(energy, 0.0), 1.0)

@@ -22,24 +22,63 @@ VOCAL_GAP_S = (20.0, 24.0)
 VOCAL_PITCH_HZ = (100.0, 1000.0)
 
 STEM_INFO: dict[str, dict] = {
-    "drums": {"kind": "separated", "parent": None, "label": "Drums",
-              "classification": {"percussive": 0.9, "melody": 0.05, "harmony": 0.05, "texture": 0.1, "harmonic": 0.1}},
-    "bass": {"kind": "separated", "parent": None, "label": "Bass",
-             "classification": {"percussive": 0.3, "melody": 0.5, "harmony": 0.3, "texture": 0.1, "harmonic": 0.8}},
-    "vocals": {"kind": "separated", "parent": None, "label": "Vocals",
-               "classification": {"percussive": 0.1, "melody": 0.85, "harmony": 0.2, "texture": 0.1, "harmonic": 0.9}},
-    "other": {"kind": "separated", "parent": None, "label": "Other",
-              "classification": {"percussive": 0.2, "melody": 0.3, "harmony": 0.6, "texture": 0.4, "harmonic": 0.8}},
-    "drums_low": {"kind": "virtual", "parent": "drums", "label": "Kick",
-                  "classification": {"percussive": 0.95, "harmonic": 0.05}},
-    "drums_high": {"kind": "virtual", "parent": "drums", "label": "Hats",
-                   "classification": {"percussive": 0.8, "texture": 0.6, "harmonic": 0.1}},
-    "other_high": {"kind": "virtual", "parent": "other", "label": "Shimmer",
-                   "classification": {"percussive": 0.1, "texture": 0.8, "harmonic": 0.6}},
-    GLOBAL_STEM: {"kind": "derived", "parent": None, "label": "Full mix",
-                  "classification": {"percussive": 0.5, "melody": 0.3, "harmony": 0.4, "texture": 0.2, "harmonic": 0.6}},
+    "drums": {
+        "kind": "separated",
+        "parent": None,
+        "label": "Drums",
+        "classification": {"percussive": 0.9, "melody": 0.05, "harmony": 0.05, "texture": 0.1, "harmonic": 0.1},
+    },
+    "bass": {
+        "kind": "separated",
+        "parent": None,
+        "label": "Bass",
+        "classification": {"percussive": 0.3, "melody": 0.5, "harmony": 0.3, "texture": 0.1, "harmonic": 0.8},
+    },
+    "vocals": {
+        "kind": "separated",
+        "parent": None,
+        "label": "Vocals",
+        "classification": {"percussive": 0.1, "melody": 0.85, "harmony": 0.2, "texture": 0.1, "harmonic": 0.9},
+    },
+    "other": {
+        "kind": "separated",
+        "parent": None,
+        "label": "Other",
+        "classification": {"percussive": 0.2, "melody": 0.3, "harmony": 0.6, "texture": 0.4, "harmonic": 0.8},
+    },
+    "drums_low": {
+        "kind": "virtual",
+        "parent": "drums",
+        "label": "Kick",
+        "classification": {"percussive": 0.95, "harmonic": 0.05},
+    },
+    "drums_high": {
+        "kind": "virtual",
+        "parent": "drums",
+        "label": "Hats",
+        "classification": {"percussive": 0.8, "texture": 0.6, "harmonic": 0.1},
+    },
+    "other_high": {
+        "kind": "virtual",
+        "parent": "other",
+        "label": "Shimmer",
+        "classification": {"percussive": 0.1, "texture": 0.8, "harmonic": 0.6},
+    },
+    GLOBAL_STEM: {
+        "kind": "derived",
+        "parent": None,
+        "label": "Full mix",
+        "classification": {"percussive": 0.5, "melody": 0.3, "harmony": 0.4, "texture": 0.2, "harmonic": 0.6},
+    },
 }
-PAIRS = (("bass", "drums"), ("drums", "vocals"), ("bass", "vocals"), ("other", "vocals"), ("drums", "other"), ("bass", "other"))
+PAIRS = (
+    ("bass", "drums"),
+    ("drums", "vocals"),
+    ("bass", "vocals"),
+    ("other", "vocals"),
+    ("drums", "other"),
+    ("bass", "other"),
+)
 
 
 def _follow(x: np.ndarray, attack: float, release: float) -> np.ndarray:
@@ -51,7 +90,9 @@ def _follow(x: np.ndarray, attack: float, release: float) -> np.ndarray:
     return np.asarray(out)
 
 
-def _stem_channels(stem: str, t: np.ndarray, beat_s: float, frame_rate_hz: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _stem_channels(
+    stem: str, t: np.ndarray, beat_s: float, frame_rate_hz: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     n = len(t)
     phase = (t % beat_s) / beat_s
     on_beat = np.zeros(n)
@@ -132,7 +173,11 @@ def _stem_channels(stem: str, t: np.ndarray, beat_s: float, frame_rate_hz: float
 
 
 def write_synthetic_bundle(
-    cache_root: Path | str, duration_s: float = 60.0, frame_rate_hz: float = 100.0, tempo_bpm: float = 120.0, seed: int = 0
+    cache_root: Path | str,
+    duration_s: float = 60.0,
+    frame_rate_hz: float = 100.0,
+    tempo_bpm: float = 120.0,
+    seed: int = 0,
 ) -> AnalysisBundle:
     """Write (or find, if already written) the synthetic bundle under `cache_root`; returns it loaded."""
     digest = f"{int(duration_s * 1000):012x}{int(frame_rate_hz * 1000):012x}{int(tempo_bpm * 1000):012x}{seed:012x}"
@@ -151,7 +196,9 @@ def write_synthetic_bundle(
             stems[stem] = channels
             for name, spec in CORE_CHANNELS.items():
                 w.add(stem, name, channels[name], spec)
-        w.add(GLOBAL_STEM, "tension", np.clip(0.5 + 0.4 * np.sin(2 * np.pi * t / 20.0), 0, 1), GLOBAL_CHANNELS["tension"])
+        w.add(
+            GLOBAL_STEM, "tension", np.clip(0.5 + 0.4 * np.sin(2 * np.pi * t / 20.0), 0, 1), GLOBAL_CHANNELS["tension"]
+        )
         w.add(GLOBAL_STEM, "beat_phase", (t % beat_s) / beat_s, GLOBAL_CHANNELS["beat_phase"])
         for a, b in PAIRS:
             ea, eb = stems[a]["energy_smooth"], stems[b]["energy_smooth"]
