@@ -11,6 +11,7 @@ import sys
 # stay cheap (no torch import); heavy imports happen inside the command functions.
 COMMAND_MODULES = (
     "sonosteer.audio.commands",
+    "sonosteer.bridge.commands",
 )
 
 
