@@ -147,9 +147,52 @@ def write_tiny_weights(root: Path, seed: int = 0) -> TinyWeights:
     write_clip_tokenizer(model / "tokenizer", pad_token="<|endoftext|>")
     write_clip_tokenizer(model / "tokenizer_2", pad_token="!")
     taesd = AutoencoderTiny(**TINY_TAESD_CONFIG)
-    with torch.no_grad():  # random TAESD decodes to ~black; centre it so frames have mid-range pixels
+    with torch.no_grad():  # random TAESD decodes to ~black, flat frames; centre and stretch its output
         taesd.decoder.layers[-1].bias.fill_(0.5)
+        taesd.decoder.layers[-1].weight.mul_(4.0)
     taesd.save_pretrained(decoder_dir)
     for i, block in enumerate(BLOCKS):
         write_block_sae(saes / block.sae_folder, TINY_BLOCK_CHANNELS, TINY_N_FEATURES, DEAD_FEATURE[block.short_name], i)
     return TinyWeights(model, decoder_dir, saes)
+
+
+def tiny_settings(weights: TinyWeights, **overrides):
+    """EngineSettings pointing at the tiny weights (CPU, float32, eager unless overridden)."""
+    from sonosteer.engine.settings import EngineSettings
+
+    base = {"model": str(weights.model), "decoder": str(weights.decoder), "saes": str(weights.saes)}
+    base.update(device="cpu", dtype="float32", height=128, width=128)
+    return EngineSettings(**{**base, **overrides})
+
+
+def control_sequence():
+    """Frames that change, one after another: strength, mask, feature, prompt blend, noise angle, prompts, seeds."""
+    import copy
+    import math
+
+    import numpy as np
+
+    from sonosteer.bridge.frame_controls import FrameControls
+
+    controls = FrameControls(prompt_a="a harbour at dawn", prompt_b="a neon arcade", seed_a=5, seed_b=6)
+    frames = []
+
+    def snapshot() -> None:
+        frames.append(copy.deepcopy(controls))
+
+    snapshot()
+    controls.blocks[0].strength = 2.5
+    snapshot()
+    mask = np.zeros((16, 16), np.float32)
+    mask[4:12, 2:9] = 1.0
+    controls.blocks[0].mask = mask
+    snapshot()
+    controls.blocks[2].feature_id, controls.blocks[2].strength = 17, -3.0
+    snapshot()
+    controls.prompt_blend = 0.6
+    snapshot()
+    controls.noise_angle_rad = 0.25 * math.pi
+    snapshot()
+    controls.prompt_b, controls.seed_b = "a glacier", 77
+    snapshot()
+    return frames
