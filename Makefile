@@ -15,6 +15,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
+# clip-anytorch ships CLIP's BPE vocabulary for the engine's tokenizer test fixtures; --no-deps: no torchvision
+	$(BIN)/pip install -q --no-deps "clip-anytorch==2.6.0"
 	touch $@
 
 install: $(BIN)/.installed

@@ -11,17 +11,21 @@ that ships in the clip-anytorch wheel the way CLIP's own SimpleTokenizer builds 
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import json
+import math
 import zipfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sonosteer.blocks import BLOCKS
+from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine.architectures import (
     SDXL_TURBO_SCHEDULER_CONFIG,
     TINY_BLOCK_CHANNELS,
@@ -165,15 +169,8 @@ def tiny_settings(weights: TinyWeights, **overrides):
     return EngineSettings(**{**base, **overrides})
 
 
-def control_sequence():
+def control_sequence() -> list[FrameControls]:
     """Frames that change, one after another: strength, mask, feature, prompt blend, noise angle, prompts, seeds."""
-    import copy
-    import math
-
-    import numpy as np
-
-    from sonosteer.bridge.frame_controls import FrameControls
-
     controls = FrameControls(prompt_a="a harbour at dawn", prompt_b="a neon arcade", seed_a=5, seed_b=6)
     frames = []
 

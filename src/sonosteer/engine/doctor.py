@@ -46,7 +46,7 @@ def weights_lines(statuses: list[PartStatus]) -> list[str]:
         if status.ok:
             lines.append(f"  found    {head}\n           in {status.folder}")
         else:
-            lines.append(f"  MISSING  {head}\n           {status.describe_missing()}")
+            lines.append(f"  MISSING  {head}: {status.problem_text()}\n           get it: {status.how_to_get()}")
     return lines
 
 

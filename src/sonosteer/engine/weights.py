@@ -60,23 +60,28 @@ class PartStatus:
     def ok(self) -> bool:
         return self.folder is not None and not self.missing and self.problem is None
 
-    def describe_missing(self) -> str:
-        """One line: what is missing, and how to get it."""
-        what = f"{self.part.title} ({self.part.source})"
+    def problem_text(self) -> str:
+        """What is wrong, without naming the part (empty when nothing is)."""
         if self.problem:
-            detail = self.problem
-        else:
-            shown = ", ".join(self.missing[:6]) + (f" and {len(self.missing) - 6} more" if len(self.missing) > 6 else "")
-            detail = f"{shown} not found in {self.folder}"
-        return f"{what}: {detail}. {self.how_to_get()}"
+            return self.problem
+        if not self.missing:
+            return ""
+        shown = ", ".join(self.missing[:6]) + (f" and {len(self.missing) - 6} more" if len(self.missing) > 6 else "")
+        return f"{shown} not found in {self.folder}"
 
     def how_to_get(self) -> str:
+        """The command (hub id) or the instruction (local folder) that supplies what is missing."""
         if self.part.is_hub_id:
-            return f"Get it with: {download_command(self.part.source, self.part.patterns)} (or: sonosteer doctor --download)"
+            return download_command(self.part.source, self.part.patterns)
         return (
-            f"Put those files into {self.part.source} (the layout of Hugging Face `{self.part.default_source}`), "
+            f"put the files of {self.part.title} into {self.part.source} (the layout of `{self.part.default_source}`), "
             f"or use the hub id `{self.part.default_source}`"
         )
+
+    def describe_missing(self) -> str:
+        """One line: what is missing, and how to get it."""
+        line = f"{self.part.title} ({self.part.source}): {self.problem_text()}. Get it with: {self.how_to_get()}"
+        return line + (" (or: sonosteer doctor --download)" if self.part.is_hub_id else "")
 
 
 @dataclass(frozen=True)
