@@ -186,7 +186,7 @@ def control_sequence() -> list[FrameControls]:
     snapshot()
     controls.blocks[2].feature_id, controls.blocks[2].strength = 17, -3.0
     snapshot()
-    controls.prompt_blend = 0.6
+    controls.prompt_blend = 1.0
     snapshot()
     controls.noise_angle_rad = 0.25 * math.pi
     snapshot()
