@@ -12,7 +12,6 @@ import argparse
 import math
 import time
 import zlib
-from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -115,9 +114,13 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     cuda = device.type == "cuda"
     compile_ = (not args.no_compile) if cuda else bool(args.compile)
     settings = EngineSettings(
-        height=args.size, width=args.size, device=str(device), compile=compile_, channels_last=args.channels_last
+        height=args.size,
+        width=args.size,
+        device=str(device),
+        compile=compile_,
+        compile_backend=args.backend,
+        channels_last=args.channels_last,
     )
-    settings = replace(settings, compile_backend=args.backend)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     build_start = time.perf_counter()
     parts = random_parts(args.tiny, device, dtype)
@@ -148,8 +151,6 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
 
     if compile_:
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
         engine.warmup()
         rows.append(["compile + CUDA graph capture (warm-up)", engine.warmup_s, engine.warmup_s, "s"])
         apply_ms, gpu_ms, d2h_ms = [], [], []
@@ -191,7 +192,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
         rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
     if cuda:
-        rows.append(["peak GPU memory", torch.cuda.max_memory_allocated() / 2**30, torch.cuda.memory_reserved() / 2**30, "GiB (allocated / reserved)"])
+        peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.memory_reserved() / 2**30
+        rows.append(["peak GPU memory allocated / reserved", peak_gib, reserved_gib, "GiB"])
     rows.append(["build (random weights)", build_s, build_s, "s"])
     method = (
         f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "

@@ -18,6 +18,7 @@ import torch
 
 from sonosteer.blocks import BLOCKS, Block
 from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
@@ -28,7 +29,6 @@ from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
 from sonosteer.engine.weights import resolve_weights
-from sonosteer.engine.architectures import pooled_width
 
 
 class DeadFeatureWarning(UserWarning):
