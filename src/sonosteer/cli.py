@@ -12,6 +12,7 @@ import sys
 COMMAND_MODULES = (
     "sonosteer.audio.commands",
     "sonosteer.bridge.commands",
+    "sonosteer.engine.commands",
 )
 
 
