@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         compile=compile_,
         compile_backend=args.backend,
         channels_last=args.channels_last,
+        attention=args.attention,
     )
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     build_start = time.perf_counter()
@@ -139,16 +140,18 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         with torch.no_grad():
             host.copy_(engine.generator(), non_blocking=True)
 
-    for _ in range(args.warmup_frames):
-        eager_frame()
-    sync()
-    rows.append(["eager frame (apply + generate + copy)", *_percentiles(_timed(eager_frame, args.frames, sync)), "ms"])
     with torch.no_grad():
         x0 = engine.generator.denoise()
-        unet_ms = _timed(lambda: engine.generator.denoise(), args.frames, sync)
-        decode_ms = _timed(lambda: engine.generator.decode(x0), args.frames, sync)
-    rows.append(["eager UNet (prompt blend, noise, UNet, Euler step)", *_percentiles(unet_ms), "ms"])
-    rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
+    if not args.skip_eager:
+        for _ in range(args.warmup_frames):
+            eager_frame()
+        sync()
+        rows.append(["eager frame (apply + generate + copy)", *_percentiles(_timed(eager_frame, args.frames, sync)), "ms"])
+        with torch.no_grad():
+            unet_ms = _timed(lambda: engine.generator.denoise(), args.frames, sync)
+            decode_ms = _timed(lambda: engine.generator.decode(x0), args.frames, sync)
+        rows.append(["eager UNet (prompt blend, noise, UNet, Euler step)", *_percentiles(unet_ms), "ms"])
+        rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
 
     if compile_:
         engine.warmup()
@@ -199,6 +202,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
+        f"attention={settings.attention}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)

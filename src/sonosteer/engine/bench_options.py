@@ -18,4 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--channels-last", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA"
     )
+    parser.add_argument(
+        "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
+    )
+    parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")

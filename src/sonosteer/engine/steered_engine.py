@@ -17,16 +17,21 @@ import numpy as np
 import torch
 
 from sonosteer.blocks import BLOCKS, Block
-from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.bridge.frame_controls import FrameControls, PromptRef
+from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine.loading import EngineParts, load_parts
+from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
+from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.settings import EngineSettings
+from sonosteer.engine.slerp import pair_geometry, slerp, weights_from_geometry
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
 from sonosteer.engine.weights import resolve_weights
 
@@ -73,6 +78,9 @@ class SteeredEngine:
         if settings.channels_last if settings.channels_last is not None else self._cuda:
             parts.unet.to(memory_format=torch.channels_last)
             parts.decoder.to(memory_format=torch.channels_last)
+        self._cross_kv = (
+            install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
+        )
         timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
@@ -84,6 +92,7 @@ class SteeredEngine:
             sequence_length=parts.sequence_length,
             pooled_width=pooled_width(parts.unet.config),
             dtype=self.dtype,
+            cached_cross_attention=self._cross_kv is not None,
         )
         self._blocks = [
             _BlockState(
@@ -96,6 +105,10 @@ class SteeredEngine:
             for block in BLOCKS
         ]
         self.prompt_encoder = parts.prompt_encoder
+        self._embeddings: dict[PromptRef, PromptEmbedding] = {}
+        self._prompt_kv = LruCache(lambda ref: self._cross_kv.project(self._embedding(ref).tokens), 8)
+        self._kv_pair: tuple | None = None  # (prompt pair, blend) the packed K/V holds
+        self._kv_geometry: tuple[torch.Tensor, ...] | None = None
         self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
         self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
@@ -164,14 +177,26 @@ class SteeredEngine:
                 state.wrapper.activation_map.copy_(resize_mask(bc.mask, state.grid_hw), non_blocking=True)
                 state.mask = np.array(bc.mask, dtype=np.float32, copy=True)
         gen = self.generator
-        if (controls.prompt_a, controls.prompt_b) != self._prompt_pair:
-            a, b = self.prompt_encoder(controls.prompt_a), self.prompt_encoder(controls.prompt_b)
+        pair = (controls.prompt_a, controls.prompt_b)
+        if pair != self._prompt_pair:
+            a, b = self._embedding(controls.prompt_a), self._embedding(controls.prompt_b)
             gen.prompt_a.copy_(a.tokens)
             gen.pooled_a.copy_(a.pooled)
             gen.prompt_b.copy_(b.tokens)
             gen.pooled_b.copy_(b.pooled)
-            self._prompt_pair = (controls.prompt_a, controls.prompt_b)
+            if self._cross_kv is not None:
+                self._kv_geometry = tuple(x.cpu() for x in pair_geometry(a.tokens[0], b.tokens[0]))
+            self._prompt_pair = pair
         gen.blend.fill_(float(controls.prompt_blend))
+        if self._cross_kv is not None and (pair, controls.prompt_blend) != self._kv_pair:
+            w_a, w_b = weights_from_geometry(*self._kv_geometry, float(controls.prompt_blend))
+            self._cross_kv.blend(
+                self._prompt_kv.get(controls.prompt_a),
+                self._prompt_kv.get(controls.prompt_b),
+                w_a.to(self.device, non_blocking=True),
+                w_b.to(self.device, non_blocking=True),
+            )
+            self._kv_pair = (pair, controls.prompt_blend)
         if (controls.seed_a, controls.seed_b) != self._seed_pair:
             gen.noise_a.copy_(self.noise(controls.seed_a))
             gen.noise_b.copy_(self.noise(controls.seed_b))
@@ -200,10 +225,18 @@ class SteeredEngine:
                 stacklevel=3,
             )
 
-    def prepare_prompts(self, *prompts: str) -> None:
+    def _embedding(self, ref: PromptRef) -> PromptEmbedding:
+        """A prompt's conditioning; a PromptBlend (a frozen blend) is the SLERP of its parts' embeddings."""
+        if len(self._embeddings) > 64:
+            self._embeddings.clear()
+        return resolve_prompt(ref, self.prompt_encoder, _slerp_embedding, self._embeddings)
+
+    def prepare_prompts(self, *prompts: PromptRef) -> None:
         """Encode prompts ahead of time (e.g. when a destination is loaded) so the next apply() only copies."""
         for prompt in prompts:
-            self.prompt_encoder(prompt)
+            self._embedding(prompt)
+            if self._cross_kv is not None:
+                self._prompt_kv.get(prompt)
 
     def render(self) -> np.ndarray:
         """The current frame as (height, width, 3) uint8; valid for ring_size - 1 further renders."""
@@ -263,6 +296,8 @@ class SteeredEngine:
         self.generator = None
         self._blocks = []
         self.prompt_encoder = None
+        self._cross_kv = None
+        self._prompt_kv = None
         self.noise = None
         if self._cuda:
             torch.cuda.empty_cache()
@@ -270,6 +305,10 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
+
+
+def _slerp_embedding(a: PromptEmbedding, b: PromptEmbedding, t: float) -> PromptEmbedding:
+    return PromptEmbedding(slerp(a.tokens, b.tokens, t), slerp(a.pooled, b.pooled, t))
 
 
 def _scaled(progress: ProgressFn | None, low: float, high: float) -> ProgressFn | None:
