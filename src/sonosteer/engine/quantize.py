@@ -26,7 +26,14 @@ def quantize_fp8(unet: nn.Module) -> None:
     if device.type != "cuda":
         raise RuntimeError("quantize='fp8' needs a CUDA GPU with float8 support (Hopper or newer)")
 
+    converted: set[int] = set()  # shared submodules (the fast path's K/V projections) are visited more than once
+
     def large_linear(module: nn.Module, _name: str) -> bool:
-        return isinstance(module, nn.Linear) and min(module.in_features, module.out_features) >= MIN_FEATURES
+        if id(module) in converted or not isinstance(module, nn.Linear):
+            return False
+        if min(module.in_features, module.out_features) < MIN_FEATURES:
+            return False
+        converted.add(id(module))
+        return True
 
     quantize_(unet, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()), filter_fn=large_linear)
