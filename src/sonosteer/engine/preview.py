@@ -55,8 +55,15 @@ def smooth_upsample_matrix(n_out: int, n_in: int = MASK_SIZE) -> np.ndarray:
     return m.astype(np.float32)
 
 
-def prompt_color(prompt: str) -> np.ndarray:
-    """A stable RGB colour (0..255 floats) for a prompt text; an empty prompt is neutral grey."""
+def prompt_color(prompt) -> np.ndarray:
+    """A stable RGB colour (0..255 floats) for a prompt; an empty prompt is neutral grey.
+
+    A frozen blend of two prompts (anything with `a`, `b`, `t`, such as the bridge's PromptBlend)
+    gets the mix of its ends' colours at `t`, as its embedding is the SLERP of theirs.
+    """
+    if not isinstance(prompt, str):
+        col_a, col_b = prompt_color(prompt.a), prompt_color(prompt.b)
+        return col_a + (col_b - col_a) * np.float32(prompt.t)
     text = prompt.strip()
     if not text:
         return np.array([90.0, 90.0, 95.0], dtype=np.float32)
@@ -65,6 +72,13 @@ def prompt_color(prompt: str) -> np.ndarray:
     light = 0.45 + 0.2 * digest[4] / 255.0
     r, g, b = colorsys.hls_to_rgb(hue, light, 0.75)
     return np.array([r * 255.0, g * 255.0, b * 255.0], dtype=np.float32)
+
+
+def prompt_text(prompt) -> str:
+    """A prompt as overlay text; a frozen blend reads `(A>B 0.40)`."""
+    if isinstance(prompt, str):
+        return prompt
+    return f"({prompt_text(prompt.a)}>{prompt_text(prompt.b)} {prompt.t:.2f})"
 
 
 class PreviewRenderer:
@@ -222,8 +236,8 @@ class PreviewRenderer:
         out[bar_y0 - 2 * scale : bar_y1, max(x0, marker - scale) : marker + scale + 1] = (255, 255, 255)
         text_y = bar_y0 - 3 * scale - line
         max_chars = max(4, (w // 2 - 12) // (6 * scale))
-        draw_text(out, f"A: {fc.prompt_a}"[:max_chars], text_y, 6, tuple(int(v) for v in prompt_color(fc.prompt_a)), scale)
-        text_b = f"B: {fc.prompt_b}"[:max_chars]
+        draw_text(out, f"A: {prompt_text(fc.prompt_a)}"[:max_chars], text_y, 6, tuple(int(v) for v in prompt_color(fc.prompt_a)), scale)
+        text_b = f"B: {prompt_text(fc.prompt_b)}"[:max_chars]
         draw_text(out, text_b, text_y, w - 6 - len(text_b) * 6 * scale, tuple(int(v) for v in prompt_color(fc.prompt_b)), scale)
 
         # Per block: name, feature id, signed strength, in the block's colour.
