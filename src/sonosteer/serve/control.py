@@ -26,11 +26,14 @@ class EngineInfo:
     label: str
     width: int
     height: int
+    reason: str = ""
+    """Why this renderer runs (e.g. "preview renderer: no CUDA GPU ..."), for the UI's status."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "label": self.label,
+            "reason": self.reason,
             "preview": self.kind == "preview",
             "width": self.width,
             "height": self.height,

@@ -61,10 +61,13 @@ class LiveServer:
         config: ServerConfig | None = None,
         analyze: AnalyzeFn | None = None,
         planner_factory: PlannerFactory | None = None,
+        engine_reason: str = "",
     ):
         self.config = config or ServerConfig()
         self.engine = engine
-        self.engine_info = EngineInfo(kind=engine.kind, label=engine.label, width=engine.width, height=engine.height)
+        self.engine_info = EngineInfo(
+            kind=engine.kind, label=engine.label, width=engine.width, height=engine.height, reason=engine_reason
+        )
         self.hub = Hub(on_first_send=self._on_first_send)
         self.library = TrackLibrary(
             root=self.config.data_root / "tracks",
@@ -72,7 +75,9 @@ class LiveServer:
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
-        self.sessions = SessionManager(self.library, planner_factory=planner_factory)
+        self.sessions = SessionManager(
+            self.library, planner_factory=planner_factory, store_root=self.config.data_root / "sessions"
+        )
         self.encoder = JpegEncoder(self._on_encoded, quality=self.config.jpeg_quality)
         self.render_loop = RenderLoop(engine, self.encoder, self.sessions, fps=self.config.fps)
         self.controller = Controller(self.sessions, self.hub, self.engine_info)
@@ -107,6 +112,7 @@ class LiveServer:
             except Exception:
                 pass
             await self.hub.remove(client)
+        self.sessions.save_all()
         self.library.close()
 
     def _uvicorn_server(self) -> uvicorn.Server:

@@ -1,15 +1,19 @@
 """Sessions per track and which one is playing: the render loop's frame source.
 
-Settings of every track loaded during the server's life are kept, so switching back to a track
-finds it as it was left.
+Settings of every track loaded are kept: in memory while the server runs (switching back to a
+track finds it as it was left) and, when `store_root` is given, on disk at shutdown (atomically,
+one scene file per track), so the next `sonosteer play` of the track starts where it stopped.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
+from sonosteer.bridge.settings import SettingsError, load_scene, save_scene
 from sonosteer.serve.protocol import ProtocolError
 from sonosteer.serve.render_loop import FramePlan
 from sonosteer.serve.session import PlannerFactory, TrackSession, bridge_planner
@@ -24,8 +28,10 @@ class SessionManager:
         library: TrackLibrary,
         now_fn: Callable[[], float] = time.monotonic,
         planner_factory: PlannerFactory | None = None,
+        store_root: Path | None = None,
     ):
         self.library = library
+        self.store_root = store_root
         self.now_fn = now_fn
         self.planner_factory = planner_factory or bridge_planner
         self._sessions: dict[str, TrackSession] = {}
@@ -45,7 +51,13 @@ class SessionManager:
         with self._lock:
             session = self._sessions.get(track_id)
             if session is None or session.bundle.path != track.bundle.path:
-                session = TrackSession(track_id, track.bundle, now_fn=self.now_fn, planner_factory=self.planner_factory)
+                session = TrackSession(
+                    track_id,
+                    track.bundle,
+                    scene=self._stored_scene(track_id),
+                    now_fn=self.now_fn,
+                    planner_factory=self.planner_factory,
+                )
                 self._sessions[track_id] = session
             else:
                 with session.lock:
@@ -61,6 +73,27 @@ class SessionManager:
             if self._current is not None and self._current.track_id == track_id:
                 raise ProtocolError("track_not_ready", "the current track cannot be deleted; load another one first")
             self._sessions.pop(track_id, None)
+
+    def save_all(self) -> None:
+        """Write every session's settings (atomic per file); called at shutdown."""
+        if self.store_root is None:
+            return
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            with session.lock:
+                scene = session.scene
+            save_scene(scene, self.store_root / f"{session.track_id}.json")
+
+    def _stored_scene(self, track_id: str):
+        path = None if self.store_root is None else self.store_root / f"{track_id}.json"
+        if path is None or not path.is_file():
+            return None
+        try:
+            return load_scene(path)
+        except SettingsError as exc:
+            print(f"warning: starting track {track_id} from default settings: {exc}", file=sys.stderr)
+            return None
 
     # -- FrameSource -------------------------------------------------------------------
 
