@@ -273,7 +273,10 @@ def create_app(server: LiveServer, web_root: Path = WEB_ROOT) -> FastAPI:
         current = server.sessions.current
         if current is None:
             raise ApiError("no_track", "load a track before loading a scene")
-        current.replace_scene(scene)
+        try:
+            current.replace_scene(scene)
+        except ProtocolError as exc:
+            raise ApiError("invalid_value", f"scene {name!r} does not fit this track: {exc.message}") from None
         server.broadcast_state_threadsafe()
         return {"loaded": name}
 

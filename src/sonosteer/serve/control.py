@@ -177,8 +177,7 @@ class Controller:
     def _on_destination(self, client: Client, message: dict[str, Any]) -> None:
         prompt = m.prompt_field(message)
         session = self._session()
-        changes = session.update([session.destination_update(prompt)])
-        self._broadcast_changes(client, message, session, changes)
+        self._broadcast_changes(client, message, session, session.load_destination(prompt))
 
     def _on_transport(self, client: Client, message: dict[str, Any]) -> None:
         action = m.require(message, "action", str, "play, pause, seek or rate")

@@ -66,6 +66,8 @@ class Planner(Protocol):
 
     def set_scene(self, scene: Scene) -> None: ...
 
+    def load_destination(self, prompt: str) -> Scene: ...
+
 
 PlannerFactory = Callable[[AnalysisBundle, Scene], Planner]
 
@@ -134,15 +136,19 @@ class TrackSession:
             return self._commit(scene)
 
     def replace_scene(self, scene: Scene) -> None:
-        """Load a whole scene (a saved one); physics state carries on."""
+        """Load a whole scene (a saved one); physics state carries on. ProtocolError if it does not fit the track."""
         with self.lock:
             self._commit(scene)
 
     def _commit(self, scene: Scene) -> list[dict[str, Any]]:
+        """Hand the scene to the planner (which checks it against this track), then keep it."""
         changes = leaf_changes(self.scene.model_dump(mode="json"), scene.model_dump(mode="json"))
         if changes:
+            try:
+                self.planner.set_scene(scene)
+            except SettingsError as exc:
+                raise settings_error_to_protocol(exc) from None
             self.scene = scene
-            self.planner.set_scene(scene)
         self.seq += 1
         return changes
 
@@ -163,19 +169,19 @@ class TrackSession:
         rows = np.round(np.asarray(mask, dtype=np.float64), 3).tolist()
         return {"blocks": {block: {"spatial": {"mode": "draw", "mask": rows}}}}
 
-    def destination_update(self, prompt: str) -> dict[str, Any]:
-        """Freeze the blend heard now as A, make `prompt` B, restart the blend from 0."""
+    def load_destination(self, prompt: str) -> list[dict[str, Any]]:
+        """Freeze the blend heard now as A, make `prompt` B, restart the blend from 0; returns the changes."""
+        if not prompt.strip():
+            raise ProtocolError("invalid_value", "a destination is a non-empty prompt")
         with self.lock:
-            current = self.scene.prompt.model_dump(mode="json")
-            t = round(min(max(self.last_blend, 0.0), 1.0), 4)
-        a, b = current["a"], current["b"]
-        if t <= 0.0 or b == "":
-            frozen = a
-        elif t >= 1.0 or a == "":
-            frozen = b
-        else:
-            frozen = {"a": a, "b": b, "t": t}
-        return {"prompt": {"a": frozen, "b": prompt, "blend": 0.0}}
+            old = self.scene.model_dump(mode="json")
+            try:
+                scene = self.planner.load_destination(prompt)
+            except SettingsError as exc:
+                raise settings_error_to_protocol(exc) from None
+            self.scene = scene
+            self.seq += 1
+            return leaf_changes(old, scene.model_dump(mode="json"))
 
     # -- transport ---------------------------------------------------------------------
 
