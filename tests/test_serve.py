@@ -9,32 +9,38 @@ import httpx
 import numpy as np
 import pytest
 
-pytest.importorskip("sonosteer.bridge.clock", reason="the bridge (settings, clock) has not been merged yet")
+pytest.importorskip("sonosteer.bridge.planner", reason="the bridge's FramePlanner has not been merged yet")
+pytest.importorskip("sonosteer.audio.pipeline", reason="the audio analysis has not been merged yet")
 
-from serve_support import MinimalPlanner, WsClient, synthetic_analyze  # noqa: E402
+from serve_support import WsClient  # noqa: E402
 
+from sonosteer.audio.pipeline import analysis_key, analyze_file  # noqa: E402
 from sonosteer.engine.preview import PreviewRenderer  # noqa: E402
 from sonosteer.serve.protocol import FLAG_PREVIEW  # noqa: E402
 from sonosteer.serve.server import LiveServer, ServerConfig  # noqa: E402
 
 FPS = 30.0
 SIZE = 128
+LIT = {"stage": {"left": -30.0, "home": 20.0, "right": 30.0}}
+"""A block without a link target plays at its home strength: 20 lights it steadily."""
+
+
+@pytest.fixture(scope="session")
+def analysed(music_dir, tmp_path_factory):
+    """The amen drum loop (6.9 s, 140 BPM), analysed once for every server test: (path, cache root, bundle)."""
+    path = music_dir / "drums_cc0" / "loop_amen_full.flac"
+    cache = tmp_path_factory.mktemp("serve-cache")
+    return path, cache, analyze_file(path, cache_root=cache)
 
 
 @pytest.fixture
-def drum_loop(music_dir):
-    return music_dir / "drums_cc0" / "loop_amen_full.flac"
-
-
-@pytest.fixture
-def live(tmp_path, drum_loop):
-    """A running server with the drum loop loaded; yields (server, base_url)."""
-    config = ServerConfig(data_root=tmp_path / "data", cache_root=tmp_path / "cache", fps=FPS, max_upload_bytes=2_000_000)
-    server = LiveServer(PreviewRenderer(SIZE, SIZE), config, analyze=synthetic_analyze, planner_factory=MinimalPlanner)
+def live(tmp_path, analysed):
+    """A running server with the drum loop loaded; yields (server, base_url, make_client)."""
+    path, cache, bundle = analysed
+    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=FPS, max_upload_bytes=2_000_000)
+    server = LiveServer(PreviewRenderer(SIZE, SIZE), config, engine_reason="preview renderer, for the tests")
     url = server.start_in_thread()
-    sha = hashlib.sha256(drum_loop.read_bytes()).hexdigest()
-    track = server.add_track_file(drum_loop, sha)
-    assert server.library.wait_ready(track.id, 30).status == "ready"
+    track = server.add_track_file(path, analysis_key(path)[0], bundle)
     server.sessions.load(track.id)
     clients: list[WsClient] = []
 
@@ -102,16 +108,16 @@ def test_settings_change_reaches_other_clients_and_the_frames(live):
     a, b = client(), client()
     region = (slice(40, 90), slice(20, 108))
     before = a.wait_frames(3)[-1]
-    reply = a.request({"type": "set", "path": "/blocks/down.2.1/stage/right", "value": 0.0}, "changed")
-    assert reply["changes"] == [{"path": "/blocks/down.2.1/stage/right", "value": 0.0}]
+    reply = a.request({"type": "set", "update": {"blocks": {"down.2.1": LIT}}}, "changed")
+    assert reply["changes"] == [{"path": "/blocks/down.2.1/stage/home", "value": 20.0}]
     seen = b.wait_message(lambda m: m["type"] == "changed")
     assert seen["changes"] == reply["changes"] and seen["by"] == a.welcome["client_id"] and seen["seq"] == reply["seq"]
     changed = a.wait_frames(3, after=before.header.frame_number + 3)[-1]
-    # The orange down.2.1 light went out: red drops in the region, by a clear margin.
+    # The orange down.2.1 light came on: red rises in the region, by a clear margin.
     red_before = before.pixels()[region][..., 0].astype(float).mean()
     red_after = changed.pixels()[region][..., 0].astype(float).mean()
-    assert red_after < red_before - 10, (red_before, red_after)
-    # Both clients saw the same frames after the change.
+    assert red_after > red_before + 20, (red_before, red_after)
+    # Both clients see the frames after the change.
     assert b.wait_frames(1, after=changed.header.frame_number)
 
 
