@@ -148,43 +148,46 @@ def test_destination_freezes_the_current_blend(live):
     assert by_path["/prompt/a"] == {"a": "a neon city", "b": "a foggy forest", "t": 0.25}
 
 
-@pytest.mark.parametrize(
-    ("message", "code"),
-    [
-        ("{not json", "malformed"),
-        ("[1, 2]", "malformed"),
-        ('{"no_type": 1}', "malformed"),
-        ('{"type": "dance"}', "unknown_type"),
-        ('{"type": "set", "path": "/blocks/mid.0/colour", "value": 1}', "unknown_path"),
-        ('{"type": "set", "path": "/blocks/mid.0/feature_id", "value": 99999}', "out_of_range"),
-        ('{"type": "set", "path": "/blocks/mid.0/rank", "value": "R9"}', "invalid_value"),
-        ('{"type": "set", "path": "/blocks/mid.0/stage/left", "value": 50}', "invalid_value"),
-        ('{"type": "set", "path": "/blocks/mid.0/feature_id"}', "malformed"),
-        ('{"type": "mask", "block": 7, "preset": "floor"}', "out_of_range"),
-        ('{"type": "mask", "block": "mid.0", "cells": [[16, 0, 1]]}', "out_of_range"),
-        ('{"type": "mask", "block": "mid.0", "mask": [[2]]}', "invalid_value"),
-        ('{"type": "transport", "action": "seek", "position_s": 1e9}', "out_of_range"),
-        ('{"type": "transport", "action": "rate", "rate": 100}', "out_of_range"),
-        ('{"type": "transport", "action": "rewind"}', "invalid_value"),
-        ('{"type": "position", "position_s": -3, "playing": true}', "out_of_range"),
-        ('{"type": "position", "position_s": "soon", "playing": true}', "malformed"),
-        ('{"type": "load_track", "track_id": "../../etc/passwd"}', "unknown_track"),
-        ('{"type": "load_track", "track_id": "0123456789abcdef"}', "unknown_track"),
-        ('{"type": "ping", "client_time_ms": 1, "id": {"nested": true}}', "malformed"),
-    ],
-)
-def test_bad_messages_get_an_error_and_the_session_goes_on(live, message, code):
+BAD_MESSAGES = [
+    ("{not json", "malformed"),
+    ("[1, 2]", "malformed"),
+    ('{"no_type": 1}', "malformed"),
+    ('{"type": "dance"}', "unknown_type"),
+    ('{"type": "set", "path": "/blocks/mid.0/colour", "value": 1}', "unknown_path"),
+    ('{"type": "set", "path": "/blocks/mid.0/feature_id", "value": 99999}', "out_of_range"),
+    ('{"type": "set", "path": "/blocks/mid.0/rank", "value": "R9"}', "invalid_value"),
+    ('{"type": "set", "path": "/blocks/mid.0/stage/left", "value": 50}', "invalid_value"),
+    ('{"type": "set", "path": "/blocks/mid.0/feature_id"}', "malformed"),
+    ('{"type": "set", "path": "/blocks/mid.0/link_target", "value": "kazoo"}', "invalid_value"),
+    ('{"type": "destination", "prompt": "  "}', "invalid_value"),
+    ('{"type": "mask", "block": 7, "preset": "floor"}', "out_of_range"),
+    ('{"type": "mask", "block": "mid.0", "cells": [[16, 0, 1]]}', "out_of_range"),
+    ('{"type": "mask", "block": "mid.0", "mask": [[2]]}', "invalid_value"),
+    ('{"type": "transport", "action": "seek", "position_s": 1e9}', "out_of_range"),
+    ('{"type": "transport", "action": "rate", "rate": 100}', "out_of_range"),
+    ('{"type": "transport", "action": "rewind"}', "invalid_value"),
+    ('{"type": "position", "position_s": -3, "playing": true}', "out_of_range"),
+    ('{"type": "position", "position_s": "soon", "playing": true}', "malformed"),
+    ('{"type": "load_track", "track_id": "../../etc/passwd"}', "unknown_track"),
+    ('{"type": "load_track", "track_id": "0123456789abcdef"}', "unknown_track"),
+    ('{"type": "ping", "client_time_ms": 1, "id": {"nested": true}}', "malformed"),
+]
+
+
+def test_bad_messages_get_an_error_and_the_session_goes_on(live):
     server, url, client = live
     c = client()
-    c.send(message)
-    error = c.wait_message(lambda m: m["type"] == "error")
-    assert error["code"] == code, error
-    assert error["message"]
-    # The session goes on: a valid change is applied and frames keep coming.
-    ok = c.request({"type": "set", "path": "/blocks/up.0.0/feature_id", "value": 42}, "changed")
-    assert ok["type"] == "changed"
+    for message, code in BAD_MESSAGES:
+        c.send(message)
+        error = c.wait_message(lambda m: m["type"] == "error")
+        assert error["code"] == code, (message, error)
+        assert error["message"]
+        # The session goes on: a valid change is applied and frames keep coming.
+        ok = c.request({"type": "set", "path": "/blocks/up.0.0/feature_id", "value": 42}, "changed")
+        assert ok["type"] == "changed", (message, ok)
     seen = c.wait_frames(1)[-1].header.frame_number
     assert c.wait_frames(1, after=seen)
+    assert server.render_loop.errors == 0
 
 
 def test_binary_and_oversize_messages_are_refused_without_closing(live):
@@ -279,8 +282,9 @@ def test_track_ids_cannot_escape_the_library(live):
         assert http.delete("/api/tracks/..%2F..").status_code == 404
 
 
-def test_audio_is_served_with_range_support(live, drum_loop):
+def test_audio_is_served_with_range_support(live, analysed):
     server, url, client = live
+    drum_loop = analysed[0]
     track_id = server.sessions.current.track_id
     with httpx.Client(base_url=url) as http:
         r = http.get(f"/api/tracks/{track_id}/audio", headers={"Range": "bytes=0-99"})
