@@ -75,6 +75,7 @@ class LiveServer:
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
+        self.library.load()
         self.sessions = SessionManager(
             self.library, planner_factory=planner_factory, store_root=self.config.data_root / "sessions"
         )

@@ -129,7 +129,11 @@ class TrackLibrary:
     # -- loading and listing -----------------------------------------------------------
 
     def load(self) -> None:
-        """Read the library from disk; tracks whose bundle is missing are analysed again."""
+        """Read the library from disk; tracks whose bundle is missing are analysed again.
+
+        Uploads left half-received by an interrupted server are removed.
+        """
+        shutil.rmtree(self.root / ".incoming", ignore_errors=True)
         for entry in sorted(self.root.iterdir()):
             if not TRACK_ID_RE.match(entry.name) or not (entry / TRACK_FILE).is_file():
                 continue
