@@ -47,7 +47,7 @@ class ServerConfig:
 
 
 def default_analyze() -> AnalyzeFn:
-    from sonosteer.audio import analyze_file  # noqa: PLC0415 - heavy import, only when analysing
+    from sonosteer.audio.pipeline import analyze_file  # noqa: PLC0415 - heavy import, only when analysing
 
     return analyze_file
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sonosteer.audio.bundle import AnalysisBundle, BundleError, load_bundle
+from sonosteer.audio.errors import AudioInputError
 
 TRACK_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 TRACK_FILE = "track.json"
@@ -281,8 +282,6 @@ class TrackLibrary:
         try:
             bundle = self._analyze(track.audio_path, cache_root=self.cache_root, progress=progress)
         except Exception as exc:  # AudioInputError carries an actionable message; others are faults
-            from sonosteer.audio.errors import AudioInputError
-
             track.status, track.fraction, track.stage = "failed", 1.0, "failed"
             track.error = str(exc) if isinstance(exc, AudioInputError) else f"analysis failed: {type(exc).__name__}: {exc}"
             track.ready_event.set()
