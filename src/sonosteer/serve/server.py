@@ -75,7 +75,6 @@ class LiveServer:
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
-        self.library.load()
         self.sessions = SessionManager(
             self.library, planner_factory=planner_factory, store_root=self.config.data_root / "sessions"
         )
@@ -95,6 +94,7 @@ class LiveServer:
         self._uvicorn: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        self.library.load()
 
     # -- lifecycle ---------------------------------------------------------------------
 
