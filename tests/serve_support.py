@@ -41,6 +41,7 @@ class WsClient:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     closed: bool = False
+    error: Exception | None = None
 
     def __post_init__(self) -> None:
         suffix = "" if self.frames else "?frames=0"
@@ -65,8 +66,8 @@ class WsClient:
                     else:
                         self.messages.append(json.loads(data))
                     self._cond.notify_all()
-        except Exception:
-            pass
+        except Exception as exc:
+            self.error = exc
         finally:
             with self._cond:
                 self.closed = True

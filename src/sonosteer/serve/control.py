@@ -208,4 +208,4 @@ class Controller:
     def _on_load_track(self, client: Client, message: dict[str, Any]) -> None:
         track_id = m.require(message, "track_id", str, "a track id")
         self.sessions.load(track_id)
-        self.broadcast_state()
+        self.hub.broadcast({**self.state_message(), "by": client.id, "id": message.get("id")})
