@@ -66,7 +66,7 @@ def test_smooth_upsampling_preserves_constants_and_interpolates_monotonically():
     assert np.all(np.diff(step) >= -1e-7) and step[0] == 0.0 and step[-1] == 1.0
 
 
-def test_block_light_stays_inside_its_mask_with_the_block_colour_and_sign(renderer):
+def test_block_colour_stays_inside_its_mask_and_shows_the_sign(renderer):
     base = controls()
     mask = np.zeros((16, 16), np.float32)
     mask[:, 8:] = 1.0  # right half
@@ -81,39 +81,37 @@ def test_block_light_stays_inside_its_mask_with_the_block_colour_and_sign(render
     # Left of the mask's smooth edge (cells 0..6 -> pixels < 112): untouched.
     np.testing.assert_array_equal(img_pos[rows, :100], img0[rows, :100])
     np.testing.assert_array_equal(img_neg[rows, :100], img0[rows, :100])
-    # Inside: light added in proportion to the block colour; negative strength subtracts.
+    # Inside: the image moves towards the block's colour; negative strength lays hard stripes of
+    # the colour and near-black, so both show up side by side.
     inside = (rows, slice(150, 210))
-    d_pos = (img_pos[inside] - img0[inside]).reshape(-1, 3).mean(axis=0)
-    d_neg = (img_neg[inside] - img0[inside]).reshape(-1, 3).mean(axis=0)
     color = np.array(BLOCK_COLORS_RGB[0])
-    assert np.all(d_pos >= 0) and d_pos.sum() > 60
-    assert np.all(d_neg <= 0) and d_neg.sum() < -30
-    # The dominant channel of the added light is the block colour's dominant channel.
-    assert np.argmax(d_pos) == np.argmax(color)
+    dist0 = np.linalg.norm(img0[inside] - color, axis=-1).mean()
+    dist_pos = np.linalg.norm(img_pos[inside] - color, axis=-1).mean()
+    assert dist_pos < 0.6 * dist0, (dist0, dist_pos)
+    dist_neg = np.linalg.norm(img_neg[inside] - color, axis=-1)
+    dark = img_neg[inside].sum(axis=-1) < 0.5 * img0[inside].sum(axis=-1)
+    assert (dist_neg < 0.6 * dist0).mean() > 0.3 and dark.mean() > 0.3
 
 
-def test_brightness_grows_with_strength(renderer):
-    mask = np.ones((16, 16), np.float32)
-    means = []
+def test_opacity_grows_with_strength(renderer):
+    color = np.array(BLOCK_COLORS_RGB[2])
+    distances = []
     for s in (0.0, 5.0, 15.0, 40.0):
         fc = controls()
-        fc.blocks[2].mask = mask
         fc.blocks[2].strength = s
-        means.append(render(renderer, fc)[CLEAN].mean())
-    assert np.all(np.diff(means) > 0), means
+        distances.append(np.linalg.norm(render(renderer, fc)[CLEAN] - color, axis=-1).mean())
+    assert np.all(np.diff(distances) < 0), distances
 
 
 def test_each_block_has_its_own_colour(renderer):
-    base = render(renderer, controls())
-    deltas = []
+    means = []
     for index in range(4):
         fc = controls()
-        fc.blocks[index].strength = 30.0
-        deltas.append((render(renderer, fc)[CLEAN] - base[CLEAN]).reshape(-1, 3).mean(axis=0))
-    directions = [d / np.linalg.norm(d) for d in deltas]
+        fc.blocks[index].strength = 60.0
+        means.append(render(renderer, fc)[CLEAN].reshape(-1, 3).mean(axis=0))
     for i in range(4):
         for j in range(i + 1, 4):
-            assert directions[i] @ directions[j] < 0.95, (i, j)
+            assert np.abs(means[i] - means[j]).max() > 40, (i, j, means[i], means[j])
 
 
 def test_feature_id_changes_the_texture_not_the_region(renderer):

@@ -2,9 +2,9 @@
 
 It does not generate images; it shows what each control does, so the instrument can be designed,
 played and tested anywhere:
-- each block is a light of its own colour inside its mask (16x16 upsampled smoothly); the light's
-  brightness follows |strength|; positive strength adds the colour, negative strength subtracts
-  it behind diagonal hatching; the feature id chooses the light's grating texture;
+- each block lays its own colour over the image inside its mask (16x16 upsampled smoothly), in
+  block order, with opacity from |strength|; positive strength: the colour, textured by a
+  grating chosen by the feature id; negative strength: hard stripes of the colour and black;
 - the background wipes from prompt A's colour to prompt B's (colours from hashes of the prompt
   texts) as the blend goes from 0 to 1, with a crossfader bar at the bottom;
 - the noise texture is cos(angle) * field(seed_a) + sin(angle) * field(seed_b), the engine's
@@ -33,7 +33,10 @@ BLOCK_COLORS_RGB: tuple[tuple[float, float, float], ...] = (
     (240.0, 60.0, 200.0),  # up.0.1: magenta
 )
 STRENGTH_SCALE = 20.0
-"""|strength| -> light level is tanh(|strength| / STRENGTH_SCALE): 0.46 at 10, 0.91 at 30."""
+"""|strength| -> opacity is MAX_OPACITY * tanh(|strength| / STRENGTH_SCALE): 0.41 at 10, 0.82 at 30."""
+MAX_OPACITY = 0.9
+NEGATIVE_SHADE = 0.08
+"""Negative strength lays stripes of the block's colour and this fraction of it (near black)."""
 NOISE_CONTRAST = 0.35
 BACKGROUND_LEVEL = 0.45
 _WIPE_SOFTNESS = 0.3
@@ -99,7 +102,7 @@ class PreviewRenderer:
         self._up_y = smooth_upsample_matrix(self.height)
         self._up_x_t = np.ascontiguousarray(smooth_upsample_matrix(self.width).T)
         yy, xx = np.mgrid[0 : self.height, 0 : self.width]
-        self._hatch = np.where(((xx + yy) // 8) % 2 == 0, 1.0, 0.2).astype(np.float32)
+        self._stripes = np.where(((xx + yy) // 8) % 2 == 0, 1.0, NEGATIVE_SHADE).astype(np.float32)
         self._u = (np.arange(self.width, dtype=np.float32) + 0.5) / self.width
         self._seed_fields: OrderedDict[int, np.ndarray] = OrderedDict()
         self._patterns: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
@@ -107,8 +110,8 @@ class PreviewRenderer:
         self._img = np.empty((3, self.height, self.width), dtype=np.float32)
         self._planes_u8 = np.empty((3, self.height, self.width), dtype=np.uint8)
         self._lum = np.empty((self.height, self.width), dtype=np.float32)
-        self._lights = np.empty((len(BLOCKS), self.height * self.width), dtype=np.float32)
-        self._light_colors = np.zeros((3, len(BLOCKS)), dtype=np.float32)
+        self._alpha = np.empty((self.height, self.width), dtype=np.float32)
+        self._scratch = np.empty((self.height, self.width), dtype=np.float32)
         self._controls = FrameControls()
         self._closed = False
 
@@ -151,20 +154,22 @@ class PreviewRenderer:
         lum += 1.0
         np.multiply(lum[None, :, :], rows[:, None, :], out=img)
 
-        # Blocks: coloured light inside each mask, brightness from |strength|, sign by add/subtract.
-        n_lit = 0
+        # Blocks, in order: each lays its colour over the image inside its mask, opacity from
+        # |strength|; positive strength: the block's colour, textured by its feature's grating;
+        # negative strength: hard diagonal stripes of the colour and black.
+        alpha, target = self._alpha, self._scratch
         for index, bc in enumerate(fc.blocks):
-            level = float(np.tanh(abs(bc.strength) / STRENGTH_SCALE))
+            level = MAX_OPACITY * float(np.tanh(abs(bc.strength) / STRENGTH_SCALE))
             if level < 1e-3 or not bc.mask.any():
                 continue
-            light = self._lights[n_lit].reshape(self.height, self.width)
-            np.matmul(self._up_y @ bc.mask.astype(np.float32, copy=False), self._up_x_t, out=light)
-            light *= self._pattern(index, bc.feature_id) if bc.strength > 0 else self._hatch
-            self._light_colors[:, n_lit] = np.asarray(BLOCK_COLORS_RGB[index]) * (level if bc.strength > 0 else -level)
-            n_lit += 1
-        if n_lit:
-            flat = img.reshape(3, -1)
-            flat += self._light_colors[:, :n_lit] @ self._lights[:n_lit]
+            np.matmul(self._up_y @ bc.mask.astype(np.float32, copy=False), self._up_x_t, out=alpha)
+            alpha *= np.float32(level)
+            texture = self._pattern(index, bc.feature_id) if bc.strength > 0 else self._stripes
+            for plane, c in zip(img, BLOCK_COLORS_RGB[index]):
+                np.multiply(texture, np.float32(c), out=target)
+                target -= plane
+                target *= alpha
+                plane += target
 
         np.clip(img, 0.0, 255.0, out=img)
         np.copyto(self._planes_u8, img, casting="unsafe")
@@ -225,6 +230,9 @@ class PreviewRenderer:
         h, w = out.shape[:2]
         scale = 2 if w >= 320 else 1
         line = (GLYPH_H + 3) * scale
+        char = 6 * scale
+        # Text sits on darkened panels, so it reads over any picture.
+        _shade(out, 0, 6 + (GLYPH_H + 4) * (scale + 1) + line, 0, 10 + 7 * 6 * (scale + 1))
         draw_text(out, "PREVIEW", 6, 6, (255, 255, 255), scale=scale + 1)
         draw_text(out, f"T {fc.media_time_s:7.2f} S", 6 + (GLYPH_H + 4) * (scale + 1), 6, (230, 230, 230), scale)
 
@@ -235,14 +243,17 @@ class PreviewRenderer:
         marker = int(round(x0 + fc.prompt_blend * (x1 - x0 - 1)))
         out[bar_y0 - 2 * scale : bar_y1, max(x0, marker - scale) : marker + scale + 1] = (255, 255, 255)
         text_y = bar_y0 - 3 * scale - line
-        max_chars = max(4, (w // 2 - 12) // (6 * scale))
+        max_chars = max(4, (w // 2 - 12) // char)
+        blocks_y = text_y - len(BLOCKS) * line - 2 * scale
+        _shade(out, blocks_y - 3, text_y - 2 * scale, 0, 10 + 23 * char)
+        _shade(out, text_y - 3, bar_y0 - 2 * scale, 0, w)
         draw_text(out, f"A: {prompt_text(fc.prompt_a)}"[:max_chars], text_y, 6, tuple(int(v) for v in prompt_color(fc.prompt_a)), scale)
         text_b = f"B: {prompt_text(fc.prompt_b)}"[:max_chars]
         draw_text(out, text_b, text_y, w - 6 - len(text_b) * 6 * scale, tuple(int(v) for v in prompt_color(fc.prompt_b)), scale)
 
         # Per block: name, feature id, signed strength, in the block's colour.
         for index, (block, bc) in enumerate(zip(BLOCKS, fc.blocks)):
-            y = text_y - (len(BLOCKS) - index) * line - 2 * scale
+            y = blocks_y + index * line
             color = tuple(int(v) for v in BLOCK_COLORS_RGB[index])
             draw_text(out, f"{block.short_name:8s} #{bc.feature_id:<4d} {bc.strength:+6.1f}", y, 6, color, scale)
 
@@ -252,6 +263,7 @@ class PreviewRenderer:
         """A ring with a needle at the noise angle (0 points right, counter-clockwise positive)."""
         radius = 9 * scale
         cy, cx = 6 + radius, out.shape[1] - 6 - radius
+        _shade(out, 0, cy + radius + 5 + GLYPH_H * scale, out.shape[1] - 10 - 29 * scale, out.shape[1])
         ring = np.linspace(0.0, 2 * np.pi, 16 * scale * 4, endpoint=False)
         ys = np.round(cy - radius * np.sin(ring)).astype(int)
         xs = np.round(cx + radius * np.cos(ring)).astype(int)
@@ -262,3 +274,9 @@ class PreviewRenderer:
         for d in range(max(1, scale)):
             out[np.clip(ys + d, 0, out.shape[0] - 1), xs] = (255, 255, 255)
         draw_text(out, "NOISE", cy + radius + 3, out.shape[1] - 6 - 29 * scale, (220, 220, 220), scale)
+
+
+def _shade(out: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> None:
+    """Halve the brightness of a rectangle (clipped to the image), as a backing for text."""
+    region = out[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)]
+    np.right_shift(region, 1, out=region)
