@@ -15,6 +15,10 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
+	# Pitch models that ship their weights: installed without their pinned deps (pesto-pitch wants
+	# torchaudio, which breaks beside CPU torch; basic-pitch wants tensorflow). Their real runtime
+	# deps are in pyproject.toml.
+	$(BIN)/pip install -q --no-deps "pesto-pitch==2.0.1" "basic-pitch==0.4.0"
 	touch $@
 
 install: $(BIN)/.installed

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MUSIC_DIR = REPO_ROOT.parent / "shared" / "testdata" / "music"
+MUSIC_DIR = Path(os.environ.get("SONOSTEER_TEST_MUSIC", REPO_ROOT.parent / "shared" / "testdata" / "music"))
 
 
 @pytest.fixture(autouse=True)
