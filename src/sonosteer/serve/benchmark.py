@@ -1,0 +1,151 @@
+"""`sonosteer bench serve`: delivery on loopback with real WebSocket clients, appended to BENCHMARKS.md.
+
+Measures, per render rate and client count: the engine's own rate, the rate the render loop
+achieved, delivered FPS per client, engine-output-to-send time (median, p99, from the frame
+headers) and frame age at receipt (client receive clock minus the header's send time; one
+machine, one clock). Clients run in a separate process (`bench_client`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sonosteer.bench_report import append_benchmark
+
+ENGINE_SAMPLES = 60
+
+
+def _default_audio() -> Path:
+    here = Path(__file__).resolve()
+    for root in here.parents:
+        loop = root.parent / "shared" / "testdata" / "music" / "drums_cc0" / "loop_amen_full.flac"
+        if loop.is_file():
+            return loop
+        demo = root / "demo" / "energetic_electronic.opus"
+        if demo.is_file():
+            return demo
+    raise FileNotFoundError("no audio to play: pass --audio FILE")
+
+
+def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float, float]:
+    """(median ms per frame, p99 ms) of apply + render alone."""
+    times = []
+    for i in range(samples):
+        controls.media_time_s = i / 50.0
+        t0 = time.perf_counter()
+        engine.apply(controls)
+        engine.render()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(np.median(times)), float(np.percentile(times, 99))
+
+
+def measure(server, url: str, n_clients: int, seconds: float) -> dict:
+    """Run n clients in another process for `seconds`; returns per-client results plus the loop's rate."""
+    frames_before = server.render_loop.frame_number
+    skipped_before = server.render_loop.skipped
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "sonosteer.serve.bench_client", url, str(n_clients), str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark clients failed:\n{proc.stderr}")
+    elapsed = time.monotonic() - t0
+    clients = json.loads(proc.stdout)
+    return {
+        "clients": clients,
+        "render_fps": (server.render_loop.frame_number - frames_before) / elapsed,
+        "skipped": server.render_loop.skipped - skipped_before,
+    }
+
+
+def run_benchmark(args) -> int:
+    from sonosteer.audio.pipeline import analysis_key, analyze_file
+    from sonosteer.bridge.frame_controls import FrameControls
+    from sonosteer.serve.server import LiveServer, ServerConfig
+
+    audio = args.audio or _default_audio()
+    client_counts = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    rates = [float(r) for r in str(args.fps).split(",") if r.strip()]
+    print(f"analysing {audio} (cached after the first run) ...", file=sys.stderr)
+    bundle = analyze_file(audio)
+    engine, reason = _make_engine(args.engine, args.size)
+    print(f"renderer: {engine.label} ({reason}); warming up ...", file=sys.stderr)
+    engine.warmup()
+    engine_ms, engine_p99 = engine_rate(engine, FrameControls())
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="sonosteer-bench-serve-") as tmp:
+        for fps in rates:
+            config = ServerConfig(data_root=Path(tmp) / f"data-{fps:g}", fps=fps)
+            server = LiveServer(engine, config, engine_reason=reason)
+            url = server.start_in_thread()
+            track = server.add_track_file(audio, analysis_key(audio)[0], bundle)
+            server.sessions.load(track.id)
+            try:
+                measure(server, url, 1, 1.0)  # warm the pipeline and the latency estimates
+                for n in client_counts:
+                    result = measure(server, url, n, args.seconds)
+                    rows.append(_row(engine, engine_ms, fps, n, result))
+                    print(f"  fps {fps:g}, {n} client(s): {rows[-1]}", file=sys.stderr)
+            finally:
+                server.stop()
+    engine.close()
+    append_benchmark(
+        "Live server delivery (sonosteer bench serve)",
+        f"{engine.label}, {args.size}x{args.size}, JPEG quality 85, loopback; track {audio.name}; "
+        f"clients are WebSocket clients in a separate process, client 0 plays and reports its position "
+        f"at 10 Hz; {args.seconds:g} s per row. Engine alone: {engine_ms:.2f} ms median, {engine_p99:.2f} ms p99 "
+        f"per frame. output->send = engine output to handing the frame to the client's socket (frame header); "
+        f"age = client receive time minus the header's send time. Target fps 0 = uncapped.",
+        [
+            "engine", "target fps", "clients", "engine fps alone", "render fps", "delivered fps per client (min/median)",
+            "output->send ms median", "output->send ms p99", "age at receipt ms median", "age at receipt ms p99",
+            "skipped renders",
+        ],
+        rows,
+        path=args.out,
+    )
+    return 0
+
+
+def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
+    clients = result["clients"]
+    delivered = [c.get("fps", 0.0) for c in clients]
+    outputs = np.concatenate([np.asarray(c.get("output_to_send_ms", []), float) for c in clients] or [np.zeros(1)])
+    ages = np.concatenate([np.asarray(c.get("ages_ms", []), float) for c in clients] or [np.zeros(1)])
+    return [
+        engine.kind,
+        "uncapped" if fps <= 0 else f"{fps:g}",
+        n,
+        f"{1000.0 / engine_ms:.1f}",
+        f"{result['render_fps']:.1f}",
+        f"{min(delivered):.1f} / {float(np.median(delivered)):.1f}",
+        f"{np.median(outputs):.2f}",
+        f"{np.percentile(outputs, 99):.2f}",
+        f"{np.median(ages):.2f}",
+        f"{np.percentile(ages, 99):.2f}",
+        result["skipped"],
+    ]
+
+
+def _make_engine(kind: str, size: int):
+    from sonosteer.engine.preview import PreviewRenderer
+
+    try:
+        from sonosteer.engine.factory import create_renderer
+        from sonosteer.engine.settings import EngineSettings
+    except ImportError:
+        if kind != "preview":
+            raise
+        return PreviewRenderer(size, size), "preview renderer, as requested"
+    choice = create_renderer(kind, EngineSettings(height=size, width=size))
+    return choice.renderer, choice.reason
