@@ -25,7 +25,7 @@ def _client(url: str, seconds: float, drive: bool, start: threading.Barrier, out
     if drive:
         conn.send(json.dumps({"type": "transport", "action": "play", "position_s": 0.0}))
     next_report = t0
-    numbers, ages_ms, outputs_ms, receive_s = [], [], [], []
+    numbers, ages_ms, outputs_ms, encodes_ms, receive_s = [], [], [], [], []
     while (now := time.monotonic()) < t0 + seconds:
         if drive and now >= next_report:
             conn.send(json.dumps({"type": "position", "position_s": now - t0, "playing": True}))
@@ -41,6 +41,7 @@ def _client(url: str, seconds: float, drive: bool, start: threading.Barrier, out
         numbers.append(header.frame_number)
         ages_ms.append(received_ms - header.send_time_ms)
         outputs_ms.append(header.output_to_send_ms)
+        encodes_ms.append(header.encode_ms)
         receive_s.append(time.monotonic())
     conn.close()
     span = receive_s[-1] - receive_s[0] if len(receive_s) > 1 else 0.0
@@ -49,6 +50,7 @@ def _client(url: str, seconds: float, drive: bool, start: threading.Barrier, out
         fps=(len(numbers) - 1) / span if span > 0 else 0.0,
         ages_ms=ages_ms,
         output_to_send_ms=outputs_ms,
+        encode_ms=encodes_ms,
         first=numbers[0] if numbers else None,
         last=numbers[-1] if numbers else None,
     )

@@ -34,6 +34,19 @@ def _default_audio() -> Path:
     raise FileNotFoundError("no audio to play: pass --audio FILE")
 
 
+def performer_scene(stems: list[str]) -> dict:
+    """A scene update that keeps every axis busy: four linked blocks, two prompts, reactive blend."""
+    wanted = ["drums", "bass", "other", "vocals"]
+    targets = [s if s in stems else stems[0] for s in wanted]
+    return {
+        "blocks": {
+            name: {"link_target": target, "feature_id": 100 + 1000 * i}
+            for i, (name, target) in enumerate(zip(("down.2.1", "mid.0", "up.0.0", "up.0.1"), targets))
+        },
+        "prompt": {"a": "a neon city at night", "b": "a foggy forest", "mode": "reactive"},
+    }
+
+
 def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float, float]:
     """(median ms per frame, p99 ms) of apply + render alone."""
     times = []
@@ -44,6 +57,17 @@ def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float,
         engine.render()
         times.append((time.perf_counter() - t0) * 1000.0)
     return float(np.median(times)), float(np.percentile(times, 99))
+
+
+def lit_controls():
+    """FrameControls with all four blocks steering (strength 20, different masks), two prompts."""
+    from sonosteer.bridge.frame_controls import FrameControls
+    from sonosteer.bridge.masks import preset_mask
+
+    fc = FrameControls(prompt_a="a neon city at night", prompt_b="a foggy forest", prompt_blend=0.3)
+    for i, (bc, preset) in enumerate(zip(fc.blocks, ("floor", "ceiling", "center", "fill"))):
+        bc.feature_id, bc.strength, bc.mask = 100 + 1000 * i, 20.0, preset_mask(preset)
+    return fc
 
 
 def measure(server, url: str, n_clients: int, seconds: float) -> dict:
@@ -70,7 +94,6 @@ def measure(server, url: str, n_clients: int, seconds: float) -> dict:
 
 def run_benchmark(args) -> int:
     from sonosteer.audio.pipeline import analysis_key, analyze_file
-    from sonosteer.bridge.frame_controls import FrameControls
     from sonosteer.serve.server import LiveServer, ServerConfig
 
     audio = args.audio or _default_audio()
@@ -81,7 +104,7 @@ def run_benchmark(args) -> int:
     engine, reason = _make_engine(args.engine, args.size)
     print(f"renderer: {engine.label} ({reason}); warming up ...", file=sys.stderr)
     engine.warmup()
-    engine_ms, engine_p99 = engine_rate(engine, FrameControls())
+    engine_ms, engine_p99 = engine_rate(engine, lit_controls())
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonosteer-bench-serve-") as tmp:
         for fps in rates:
@@ -89,7 +112,7 @@ def run_benchmark(args) -> int:
             server = LiveServer(engine, config, engine_reason=reason)
             url = server.start_in_thread()
             track = server.add_track_file(audio, analysis_key(audio)[0], bundle)
-            server.sessions.load(track.id)
+            server.sessions.load(track.id).update([performer_scene(bundle.stems)])
             try:
                 measure(server, url, 1, 1.0)  # warm the pipeline and the latency estimates
                 for n in client_counts:
@@ -108,7 +131,7 @@ def run_benchmark(args) -> int:
         f"age = client receive time minus the header's send time. Target fps 0 = uncapped.",
         [
             "engine", "target fps", "clients", "engine fps alone", "render fps", "delivered fps per client (min/median)",
-            "output->send ms median", "output->send ms p99", "age at receipt ms median", "age at receipt ms p99",
+            "encode ms median", "output->send ms median", "output->send ms p99", "age at receipt ms median", "age at receipt ms p99",
             "skipped renders",
         ],
         rows,
@@ -121,6 +144,7 @@ def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
     clients = result["clients"]
     delivered = [c.get("fps", 0.0) for c in clients]
     outputs = np.concatenate([np.asarray(c.get("output_to_send_ms", []), float) for c in clients] or [np.zeros(1)])
+    encodes = np.concatenate([np.asarray(c.get("encode_ms", []), float) for c in clients] or [np.zeros(1)])
     ages = np.concatenate([np.asarray(c.get("ages_ms", []), float) for c in clients] or [np.zeros(1)])
     return [
         engine.kind,
@@ -129,6 +153,7 @@ def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
         f"{1000.0 / engine_ms:.1f}",
         f"{result['render_fps']:.1f}",
         f"{min(delivered):.1f} / {float(np.median(delivered)):.1f}",
+        f"{np.median(encodes):.2f}",
         f"{np.median(outputs):.2f}",
         f"{np.percentile(outputs, 99):.2f}",
         f"{np.median(ages):.2f}",
