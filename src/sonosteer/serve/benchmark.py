@@ -47,16 +47,17 @@ def performer_scene(stems: list[str]) -> dict:
     }
 
 
-def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float, float]:
-    """(median ms per frame, p99 ms) of apply + render alone."""
-    times = []
+def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float, float, float]:
+    """(median wall ms, p99 wall ms, median CPU ms of the calling thread) per apply + render alone."""
+    wall, cpu = [], []
     for i in range(samples):
         controls.media_time_s = i / 50.0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         engine.apply(controls)
         engine.render()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times)), float(np.percentile(times, 99))
+        wall.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.thread_time() - c0) * 1000.0)
+    return float(np.median(wall)), float(np.percentile(wall, 99)), float(np.median(cpu))
 
 
 def lit_controls():
@@ -104,7 +105,7 @@ def run_benchmark(args) -> int:
     engine, reason = _make_engine(args.engine, args.size)
     print(f"renderer: {engine.label} ({reason}); warming up ...", file=sys.stderr)
     engine.warmup()
-    engine_ms, engine_p99 = engine_rate(engine, lit_controls())
+    engine_ms, engine_p99, engine_cpu_ms = engine_rate(engine, lit_controls())
     rows = []
     with tempfile.TemporaryDirectory(prefix="sonosteer-bench-serve-") as tmp:
         for fps in rates:
@@ -126,8 +127,8 @@ def run_benchmark(args) -> int:
         "Live server delivery (sonosteer bench serve)",
         f"{engine.label}, {args.size}x{args.size}, JPEG quality 85, loopback; track {audio.name}; "
         f"clients are WebSocket clients in a separate process, client 0 plays and reports its position "
-        f"at 10 Hz; {args.seconds:g} s per row. Engine alone: {engine_ms:.2f} ms median, {engine_p99:.2f} ms p99 "
-        f"per frame. output->send = engine output to handing the frame to the client's socket (frame header); "
+        f"at 10 Hz; {args.seconds:g} s per row. Engine alone, all four blocks steering: {engine_ms:.2f} ms median, "
+        f"{engine_p99:.2f} ms p99 wall, {engine_cpu_ms:.2f} ms CPU per frame. output->send = engine output to handing the frame to the client's socket (frame header); "
         f"age = client receive time minus the header's send time. Target fps 0 = uncapped.",
         [
             "engine", "target fps", "clients", "engine fps alone", "render fps", "delivered fps per client (min/median)",
