@@ -121,6 +121,9 @@ class LiveServer:
             self.app,
             log_level="warning",
             ws_max_size=4 * MAX_TEXT_MESSAGE_BYTES,
+            # JPEG does not compress: permessage-deflate (offered by browsers) cost ~1.2 ms of the
+            # event loop per 45 kB frame and client, against 0.03 ms without it.
+            ws_per_message_deflate=False,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             timeout_graceful_shutdown=3,
