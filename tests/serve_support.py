@@ -6,7 +6,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -116,84 +115,3 @@ class WsClient:
         if self._thread is not None:
             self._thread.join(5)
 
-
-def write_synthetic_bundle(cache_root: Path, key: str, duration_s: float, frame_rate_hz: float = 50.0):
-    """A small analysis bundle with the global stem's core channels (for server tests without analysis)."""
-    from sonosteer.audio.bundle import BundleWriter
-    from sonosteer.audio.channels import CORE_CHANNELS, GLOBAL_CHANNELS
-
-    n = max(1, int(duration_s * frame_rate_hz))
-    t = np.arange(n) / frame_rate_hz
-    with BundleWriter(cache_root, key, n, frame_rate_hz) as writer:
-        for stem in ("global", "drums"):
-            for name, spec in {**CORE_CHANNELS, **(GLOBAL_CHANNELS if stem == "global" else {})}.items():
-                if spec.width > 1:
-                    values = np.full((n, spec.width), 0.5, np.float32)
-                elif spec.unit == "dBFS":
-                    values = np.full(n, -12.0, np.float32)
-                elif spec.unit == "Hz":
-                    values = np.full(n, 220.0, np.float32)
-                else:
-                    values = (0.5 + 0.5 * np.sin(2 * np.pi * 2.0 * t)).astype(np.float32)
-                writer.add(stem, name, values, spec)
-        return writer.commit(
-            {
-                "source": {"name": key},
-                "duration_s": duration_s,
-                "tempo_bpm": 120.0,
-                "beats_s": list(np.arange(0, duration_s, 0.5)),
-                "downbeats_s": list(np.arange(0, duration_s, 2.0)),
-                "stems": {"global": {}, "drums": {"classification": {"percussive": 0.9}}},
-            }
-        )
-
-
-class MinimalPlanner:
-    """Stand-in for the bridge's FramePlanner while it has not landed: the scene's static values.
-
-    Strength = the stage's right bound for enabled blocks; mask from the spatial preset or drawing;
-    the noise angle turns once every 4 s of media time.
-    """
-
-    def __init__(self, bundle, scene):
-        self.scene = scene
-
-    def set_scene(self, scene) -> None:
-        self.scene = scene
-
-    def plan(self, t: float):
-        from sonosteer.bridge.frame_controls import FrameControls
-        from sonosteer.bridge.masks import drawn_mask, preset_mask
-
-        fc = FrameControls()
-        for bc, block in zip(fc.blocks, self.scene.blocks.values()):
-            bc.feature_id = block.feature_id
-            bc.strength = block.stage.right if block.enabled else 0.0
-            spatial = block.spatial
-            bc.mask = drawn_mask(spatial.mask) if spatial.preset == "custom" else preset_mask(spatial.preset)
-        prompt = self.scene.prompt
-        fc.prompt_a = prompt.a if isinstance(prompt.a, str) else prompt.a.b
-        fc.prompt_b = prompt.b
-        fc.prompt_blend = prompt.blend
-        fc.seed_a, fc.seed_b = self.scene.composition.seed_a, self.scene.composition.seed_b
-        fc.noise_angle_rad = 2 * np.pi * t / 4.0
-        fc.media_time_s = t
-        return fc
-
-
-def synthetic_analyze(path: Path, cache_root: Path, progress=None):
-    """Stand-in for the audio analysis while it has not landed: duration from the file, synthetic channels."""
-    import hashlib
-
-    import soundfile as sf
-
-    try:
-        info = sf.info(str(path))
-    except Exception as exc:
-        raise ValueError(f"{path}: not an audio file ({exc})") from None
-    if progress:
-        progress(0.5, "synthetic analysis")
-    key = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:24] + "-vtest"
-    from sonosteer.audio.bundle import find_bundle
-
-    return find_bundle(cache_root, key) or write_synthetic_bundle(cache_root, key, info.duration)

@@ -243,6 +243,11 @@ class LiveServer:
                 "client_render": round(session.client_render_latency_s * 1000.0, 3) if session else 0.0,
             },
             "engine": dict(self.engine.last_timings_ms),
+            "clock": {
+                "error_ms": round(session.clock_error_s * 1000.0, 3) if session else 0.0,
+                "drift_ppm": round(session.clock.drift * 1e6, 1) if session else 0.0,
+                "client": session.clock_client if session else None,
+            },
         }
 
     def send_stats(self) -> None:

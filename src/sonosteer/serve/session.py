@@ -100,7 +100,8 @@ class TrackSession:
         self.seq = 0
         self.clock_client: str | None = None
         self.client_render_latency_s = 0.0
-        self.last_blend = 0.0
+        self.clock_error_s = 0.0
+        """Phase error of the latest position report: reported minus predicted media time."""
         self.lock = threading.RLock()
 
     # -- render thread -----------------------------------------------------------------
@@ -112,7 +113,6 @@ class TrackSession:
             target = min(max(target, 0.0), self.duration_s)
             controls = self.planner.plan(target)
             controls.media_time_s = target
-            self.last_blend = float(controls.prompt_blend)
             return FramePlan(controls=controls, epoch=self.epoch)
 
     # -- settings ----------------------------------------------------------------------
@@ -235,7 +235,7 @@ class TrackSession:
                 self.client_render_latency_s = min(max(render_latency_ms / 1000.0, 0.0), MAX_CLIENT_RENDER_LATENCY_S)
             was_playing = self.clock.playing
             position_s = min(max(position_s, 0.0), self.duration_s)
-            self.clock.report(position_s, playing=playing, rate=rate)
+            self.clock_error_s = self.clock.report(position_s, playing=playing, rate=rate)
             if self.clock.playing != was_playing:
                 self.seq += 1
                 return self.transport_state()
