@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -45,7 +50,7 @@ class WsClient:
     def __post_init__(self) -> None:
         suffix = "" if self.frames else "?frames=0"
         ws_url = self.url.replace("http://", "ws://") + "/ws" + suffix
-        self.conn = connect(ws_url, max_size=None, open_timeout=10).__enter__()
+        self.conn = connect(ws_url, max_size=None, open_timeout=10, close_timeout=1).__enter__()
         self.welcome = json.loads(self.conn.recv(timeout=10))
         if self.read:
             self.start_reading()
@@ -115,3 +120,17 @@ class WsClient:
         if self._thread is not None:
             self._thread.join(5)
 
+
+
+@lru_cache(maxsize=None)
+def analysed_loop(music_dir: Path, name: str = "loop_amen_full.flac"):
+    """A drum loop from the test music, analysed once per test run: (audio path, cache root, bundle).
+
+    The amen loop: 6.9 s at 140 BPM. Treat the cache as read-only (copy it to delete things).
+    """
+    from sonosteer.audio.pipeline import analyze_file
+
+    path = music_dir / "drums_cc0" / name
+    cache = Path(tempfile.mkdtemp(prefix="sonosteer-serve-tests-"))
+    atexit.register(shutil.rmtree, cache, True)
+    return path, cache, analyze_file(path, cache_root=cache)

@@ -181,3 +181,15 @@ def test_bad_controls_are_refused_with_clear_errors(renderer):
     renderer.close()
     with pytest.raises(RuntimeError, match="closed"):
         renderer.render()
+
+
+def test_a_frozen_prompt_blend_shows_the_mix_of_its_ends(renderer):
+    from sonosteer.bridge.frame_controls import PromptBlend
+
+    frozen = PromptBlend("a neon city", "a foggy forest", 0.5)
+    fc = FrameControls(prompt_a=frozen, prompt_b="the deep sea")
+    for bc in fc.blocks:
+        bc.strength = 0.0
+    img = render(renderer, fc)[CLEAN].reshape(-1, 3)
+    mix = (prompt_color("a neon city") + prompt_color("a foggy forest")) / 2
+    np.testing.assert_allclose(img.mean(axis=0) / img.mean(), mix / mix.mean(), atol=0.03)

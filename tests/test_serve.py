@@ -9,15 +9,12 @@ import httpx
 import numpy as np
 import pytest
 
-pytest.importorskip("sonosteer.bridge.planner", reason="the bridge's FramePlanner has not been merged yet")
-pytest.importorskip("sonosteer.audio.pipeline", reason="the audio analysis has not been merged yet")
+from serve_support import WsClient, analysed_loop
 
-from serve_support import WsClient  # noqa: E402
-
-from sonosteer.audio.pipeline import analysis_key, analyze_file  # noqa: E402
-from sonosteer.engine.preview import PreviewRenderer  # noqa: E402
-from sonosteer.serve.protocol import FLAG_PREVIEW  # noqa: E402
-from sonosteer.serve.server import LiveServer, ServerConfig  # noqa: E402
+from sonosteer.audio.pipeline import analysis_key
+from sonosteer.engine.preview import PreviewRenderer
+from sonosteer.serve.protocol import FLAG_PREVIEW
+from sonosteer.serve.server import LiveServer, ServerConfig
 
 FPS = 30.0
 SIZE = 128
@@ -25,12 +22,9 @@ LIT = {"stage": {"left": -30.0, "home": 20.0, "right": 30.0}}
 """A block without a link target plays at its home strength: 20 lights it steadily."""
 
 
-@pytest.fixture(scope="session")
-def analysed(music_dir, tmp_path_factory):
-    """The amen drum loop (6.9 s, 140 BPM), analysed once for every server test: (path, cache root, bundle)."""
-    path = music_dir / "drums_cc0" / "loop_amen_full.flac"
-    cache = tmp_path_factory.mktemp("serve-cache")
-    return path, cache, analyze_file(path, cache_root=cache)
+@pytest.fixture
+def analysed(music_dir):
+    return analysed_loop(music_dir)
 
 
 @pytest.fixture

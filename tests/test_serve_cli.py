@@ -14,20 +14,12 @@ import httpx
 import pytest
 from conftest import REPO_ROOT, run_sonosteer
 
-pytest.importorskip("sonosteer.bridge.planner", reason="the bridge's FramePlanner has not been merged yet")
-pytest.importorskip("sonosteer.audio.pipeline", reason="the audio analysis has not been merged yet")
-pytest.importorskip("sonosteer.engine.factory", reason="the engine factory has not been merged yet")
-
-from serve_support import WsClient  # noqa: E402
-
-from sonosteer.audio.pipeline import analyze_file  # noqa: E402
+from serve_support import WsClient, analysed_loop
 
 
-@pytest.fixture(scope="module")
-def analysed_cache(music_dir, tmp_path_factory):
-    path = music_dir / "drums_cc0" / "loop_amen_full.flac"
-    cache = tmp_path_factory.mktemp("cli-cache")
-    analyze_file(path, cache_root=cache)
+@pytest.fixture
+def analysed_cache(music_dir):
+    path, cache, _ = analysed_loop(music_dir)
     return path, cache
 
 

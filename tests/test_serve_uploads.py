@@ -9,31 +9,25 @@ import time
 import httpx
 import pytest
 
-pytest.importorskip("sonosteer.bridge.planner", reason="the bridge's FramePlanner has not been merged yet")
-pytest.importorskip("sonosteer.audio.pipeline", reason="the audio analysis has not been merged yet")
+from serve_support import WsClient, analysed_loop
 
-from serve_support import WsClient  # noqa: E402
-
-from sonosteer.audio.bundle import bundles_dir  # noqa: E402
-from sonosteer.audio.pipeline import analyze_file  # noqa: E402
-from sonosteer.engine.preview import PreviewRenderer  # noqa: E402
-from sonosteer.serve.server import LiveServer, ServerConfig  # noqa: E402
+from sonosteer.audio.bundle import bundles_dir
+from sonosteer.engine.preview import PreviewRenderer
+from sonosteer.serve.server import LiveServer, ServerConfig
 
 LIMIT = 2_000_000
 
 
-@pytest.fixture(scope="session")
-def analysed_loop(music_dir, tmp_path_factory):
-    path = music_dir / "drums_cc0" / "loop_amen_full.flac"
-    cache = tmp_path_factory.mktemp("upload-cache")
-    analyze_file(path, cache_root=cache)
+@pytest.fixture
+def loop_and_cache(music_dir):
+    path, cache, _ = analysed_loop(music_dir)
     return path, cache
 
 
 @pytest.fixture
-def empty_server(tmp_path, analysed_loop):
+def empty_server(tmp_path, loop_and_cache):
     """A server with no track; its cache already holds the loop's analysis (a copy: deletions stay here)."""
-    path, cache = analysed_loop
+    path, cache = loop_and_cache
     shutil.copytree(cache, tmp_path / "cache")
     config = ServerConfig(data_root=tmp_path / "data", cache_root=tmp_path / "cache", fps=20, max_upload_bytes=LIMIT)
     server = LiveServer(PreviewRenderer(64, 64), config)
@@ -157,8 +151,8 @@ def test_delete_removes_upload_and_analysis_but_not_the_current_track(empty_serv
         assert http.get(f"/api/tracks/{track['id']}").status_code == 404
 
 
-def test_library_survives_a_restart(tmp_path, analysed_loop):
-    path, cache = analysed_loop
+def test_library_survives_a_restart(tmp_path, loop_and_cache):
+    path, cache = loop_and_cache
     config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10)
     first = LiveServer(PreviewRenderer(64, 64), config)
     url = first.start_in_thread()

@@ -102,7 +102,7 @@ def run_benchmark(args) -> int:
     rates = [float(r) for r in str(args.fps).split(",") if r.strip()]
     print(f"analysing {audio} (cached after the first run) ...", file=sys.stderr)
     bundle = analyze_file(audio)
-    engine, reason = _make_engine(args.engine, args.size)
+    engine, reason = _make_engine(args)
     print(f"renderer: {engine.label} ({reason}); warming up ...", file=sys.stderr)
     engine.warmup()
     engine_ms, engine_p99, engine_cpu_ms = engine_rate(engine, lit_controls())
@@ -163,15 +163,9 @@ def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
     ]
 
 
-def _make_engine(kind: str, size: int):
-    from sonosteer.engine.preview import PreviewRenderer
+def _make_engine(args):
+    from sonosteer.engine.cli_options import settings_from_args
+    from sonosteer.engine.factory import create_renderer
 
-    try:
-        from sonosteer.engine.factory import create_renderer
-        from sonosteer.engine.settings import EngineSettings
-    except ImportError:
-        if kind != "preview":
-            raise
-        return PreviewRenderer(size, size), "preview renderer, as requested"
-    choice = create_renderer(kind, EngineSettings(height=size, width=size))
+    choice = create_renderer(args.engine, settings_from_args(args, height=args.size, width=args.size))
     return choice.renderer, choice.reason

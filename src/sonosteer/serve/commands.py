@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from sonosteer.engine.cli_options import add_weights_arguments
+
 DEFAULT_PORT = 8765
 
 
@@ -31,6 +33,7 @@ def register(commands, bench) -> None:
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest audio upload accepted, in MB")
     p.add_argument("--labels", type=Path, default=None, help="feature labels file (default: the data folder's)")
     p.add_argument("--cache", type=Path, default=None, help="analysis cache root (default: $SONOSTEER_CACHE or the user cache dir)")
+    add_weights_arguments(p)
     p.set_defaults(func=_play)
 
     b = bench.add_parser(
@@ -46,6 +49,7 @@ def register(commands, bench) -> None:
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--audio", type=Path, default=None, help="track to play (default: a drum loop from ../shared, else the demo track)")
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    add_weights_arguments(b)
     b.set_defaults(func=_bench)
 
 

@@ -57,12 +57,12 @@ def play(args) -> int:
     except (AudioInputError, BackendUnavailable) as exc:
         return fail(str(exc))
 
+    from sonosteer.engine.cli_options import settings_from_args
     from sonosteer.engine.errors import EngineError
     from sonosteer.engine.factory import create_renderer
-    from sonosteer.engine.settings import EngineSettings
 
     try:
-        settings = EngineSettings(height=args.size, width=args.size)
+        settings = settings_from_args(args, height=args.size, width=args.size)
         settings.validate()
         choice = _with_bar("starting the renderer", lambda bar: create_renderer(args.engine, settings, progress=bar))
         engine = choice.renderer
