@@ -20,7 +20,7 @@ from sonosteer import __version__
 from sonosteer.bridge.settings import SettingsError, settings_schema
 from sonosteer.labels.categories import CATEGORY_COLORS, UNLABELED_COLOR
 from sonosteer.labels.catalog import resolve_block
-from sonosteer.serve.control import UnsupportedProtocol
+from sonosteer.serve.control import UnsupportedProtocol, analysis_json
 from sonosteer.serve.protocol import PROTOCOL_VERSION, ProtocolError
 from sonosteer.serve.scenes import SceneNameError
 from sonosteer.serve.tracks import TrackError, check_track_id
@@ -161,7 +161,7 @@ def create_app(server: LiveServer, web_root: Path = WEB_ROOT) -> FastAPI:
         out = track.summary()
         if track.bundle is not None:
             out["stems"] = track.bundle.stems
-            out["analysis"] = {k: v for k, v in track.bundle.manifest.items() if k not in ("channels", "beats_s", "downbeats_s")}
+            out["analysis"] = analysis_json(track.bundle.manifest)
         return out
 
     @app.get("/api/tracks/{track_id}/audio")

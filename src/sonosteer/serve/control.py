@@ -40,6 +40,19 @@ class EngineInfo:
         }
 
 
+ANALYSIS_FIELDS = ("analysis_version", "backends", "tempo_bpm", "tempo_reliable", "beats_per_bar", "beats_s", "downbeats_s")
+STEM_FIELDS = ("kind", "label", "parent", "classification")
+
+
+def analysis_json(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the UI shows of a track's analysis: back-ends (separator ...), tempo and beat grid, stems."""
+    out = {k: manifest[k] for k in ANALYSIS_FIELDS if k in manifest}
+    out["stems"] = {
+        name: {k: info[k] for k in STEM_FIELDS if k in info} for name, info in manifest.get("stems", {}).items()
+    }
+    return out
+
+
 class UnsupportedProtocol(ProtocolError):
     """A `hello` with a protocol version this server does not speak: the socket is closed after the reply."""
 
@@ -56,13 +69,11 @@ class Controller:
 
     def track_json(self, session: TrackSession) -> dict[str, Any]:
         track = self.sessions.library.get(session.track_id)
-        manifest = session.bundle.manifest
-        analysis = {k: manifest[k] for k in ("source", "backends", "separator", "beat_tracker", "tempo_bpm") if k in manifest}
         return {
             **track.summary(),
             "audio_url": f"/api/tracks/{track.id}/audio",
             "stems": session.bundle.stems,
-            "analysis": analysis,
+            "analysis": analysis_json(session.bundle.manifest),
         }
 
     def state_message(self) -> dict[str, Any]:

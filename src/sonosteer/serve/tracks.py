@@ -230,13 +230,13 @@ class TrackLibrary:
     # -- removing ----------------------------------------------------------------------
 
     def delete(self, track_id: str) -> None:
-        """Forget a track: its upload and its bundle go; a command-line file stays where it is."""
+        """Forget a track: an upload goes with its analysis; a command-line file and its analysis stay."""
         track = self.get(track_id)
         if track.status in ("analyzing", "pending"):
             raise TrackError("track_not_ready", f"track {track_id} is being analysed; delete it when that is done")
         with self._lock:
             self._tracks.pop(track_id, None)
-        if track.bundle_path is not None and self.cache_root is not None:
+        if track.source == "upload" and track.bundle_path is not None and self.cache_root is not None:
             bundle_dir = track.bundle_path.resolve()
             if bundle_dir.is_relative_to(Path(self.cache_root).resolve()):
                 shutil.rmtree(bundle_dir, ignore_errors=True)
