@@ -15,7 +15,7 @@ from sonosteer import __version__
 from sonosteer.serve import messages as m
 from sonosteer.serve.hub import Client, Hub
 from sonosteer.serve.protocol import PROTOCOL_VERSION, ProtocolError
-from sonosteer.serve.session import TrackSession, block_name, check_mask_rows
+from sonosteer.serve.session import TrackSession
 from sonosteer.serve.sessions import SessionManager
 from sonosteer.serve.tracks import TrackError
 
@@ -178,11 +178,8 @@ class Controller:
 
     def _on_mask(self, client: Client, message: dict[str, Any]) -> None:
         fields = m.mask_fields(message)
-        block = block_name(fields["block"])
-        if fields["mask"] is not None:
-            check_mask_rows(fields["mask"])
         session = self._session()
-        update = session.mask_update(block, mask=fields["mask"], preset=fields["preset"], cells=fields["cells"])
+        update = session.mask_update(fields["block"], mask=fields["mask"], preset=fields["preset"], cells=fields["cells"])
         self._broadcast_changes(client, message, session, session.update([update]))
 
     def _on_destination(self, client: Client, message: dict[str, Any]) -> None:

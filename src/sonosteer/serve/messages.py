@@ -9,6 +9,8 @@ import json
 import math
 from typing import Any
 
+from sonosteer.blocks import MASK_SIZE
+from sonosteer.labels.catalog import resolve_block
 from sonosteer.serve.protocol import CLIENT_MESSAGE_TYPES, MAX_TEXT_MESSAGE_BYTES, ProtocolError
 
 MAX_CHANGES = 256
@@ -93,20 +95,43 @@ def settings_updates(message: dict[str, Any]) -> list[dict[str, Any] | tuple[str
     return out
 
 
+def block_name(block: Any) -> str:
+    """A block's short name from an index 0..3 or a short name; ProtocolError otherwise."""
+    if isinstance(block, bool) or not isinstance(block, (int, str)):
+        raise ProtocolError("invalid_value", "block must be an index 0..3 or a block name")
+    try:
+        return resolve_block(block)
+    except KeyError as exc:
+        raise ProtocolError("out_of_range" if isinstance(block, int) else "invalid_value", exc.args[0]) from None
+
+
+def check_mask_rows(mask: Any) -> None:
+    """ProtocolError unless `mask` is 16 rows of 16 numbers in [0, 1]."""
+    if not isinstance(mask, list) or len(mask) != MASK_SIZE or any(not isinstance(r, list) or len(r) != MASK_SIZE for r in mask):
+        raise ProtocolError("invalid_value", f"mask must be {MASK_SIZE} rows of {MASK_SIZE} numbers")
+    for r, row in enumerate(mask):
+        for c, v in enumerate(row):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ProtocolError("invalid_value", f"mask[{r}][{c}] must be a number, got {v!r}")
+            if not 0.0 <= v <= 1.0:
+                raise ProtocolError("out_of_range", f"mask[{r}][{c}] must be in [0, 1], got {v}")
+
+
 def mask_fields(message: dict[str, Any]) -> dict[str, Any]:
-    """block plus exactly one of mask / preset / cells, with cells checked as [row, col, value] triples."""
+    """block (as its name) plus exactly one of mask / preset / cells, each checked."""
     if "block" not in message:
         raise ProtocolError("malformed", "mask needs 'block' (0..3 or a block name)")
     forms = [k for k in ("mask", "preset", "cells") if k in message]
     if len(forms) != 1:
         raise ProtocolError("malformed", "mask needs exactly one of 'mask', 'preset' or 'cells'")
-    out: dict[str, Any] = {"block": message["block"], "mask": None, "preset": None, "cells": None}
+    out: dict[str, Any] = {"block": block_name(message["block"]), "mask": None, "preset": None, "cells": None}
     if forms[0] == "preset":
         preset = require(message, "preset", str, "floor, ceiling, center, fill or clear")
         if preset not in ("floor", "ceiling", "center", "fill", "clear"):
             raise ProtocolError("invalid_value", f"preset must be floor, ceiling, center, fill or clear, got {preset[:40]!r}")
         out["preset"] = preset
     elif forms[0] == "mask":
+        check_mask_rows(message["mask"])
         out["mask"] = message["mask"]
     else:
         cells = require(message, "cells", list, "a list of [row, col, value]")
@@ -119,8 +144,8 @@ def mask_fields(message: dict[str, Any]) -> dict[str, Any]:
             row, col, value = cell
             if any(isinstance(v, bool) or not isinstance(v, int) for v in (row, col)):
                 raise ProtocolError("malformed", f"cells[{i}]: row and col must be integers")
-            if not (0 <= row < 16 and 0 <= col < 16):
-                raise ProtocolError("out_of_range", f"cells[{i}]: row and col must be in [0, 15], got {row}, {col}")
+            if not (0 <= row < MASK_SIZE and 0 <= col < MASK_SIZE):
+                raise ProtocolError("out_of_range", f"cells[{i}]: row and col must be in [0, {MASK_SIZE - 1}], got {row}, {col}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ProtocolError("malformed", f"cells[{i}]: value must be a number")
             if not 0.0 <= value <= 1.0:

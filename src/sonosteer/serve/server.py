@@ -26,9 +26,8 @@ from sonosteer.serve.hub import Hub
 from sonosteer.serve.protocol import MAX_TEXT_MESSAGE_BYTES
 from sonosteer.serve.render_loop import RenderLoop
 from sonosteer.serve.scenes import SceneStore
-from sonosteer.serve.session import PlannerFactory
 from sonosteer.serve.sessions import SessionManager
-from sonosteer.serve.tracks import AnalyzeFn, Track, TrackLibrary
+from sonosteer.serve.tracks import Track, TrackLibrary
 
 
 @dataclass
@@ -46,12 +45,6 @@ class ServerConfig:
     web_root: Path | None = None
 
 
-def default_analyze() -> AnalyzeFn:
-    from sonosteer.audio.pipeline import analyze_file  # noqa: PLC0415 - heavy import, only when analysing
-
-    return analyze_file
-
-
 class LiveServer:
     """One engine, one render loop, any number of clients."""
 
@@ -59,8 +52,6 @@ class LiveServer:
         self,
         engine: Renderer,
         config: ServerConfig | None = None,
-        analyze: AnalyzeFn | None = None,
-        planner_factory: PlannerFactory | None = None,
         engine_reason: str = "",
     ):
         self.config = config or ServerConfig()
@@ -71,12 +62,11 @@ class LiveServer:
         self.hub = Hub(on_first_send=self._on_first_send)
         self.library = TrackLibrary(
             root=self.config.data_root / "tracks",
-            analyze=analyze or _LazyAnalyze(),
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
         self.sessions = SessionManager(
-            self.library, planner_factory=planner_factory, store_root=self.config.data_root / "sessions"
+            self.library, store_root=self.config.data_root / "sessions"
         )
         self.encoder = JpegEncoder(self._on_encoded, quality=self.config.jpeg_quality)
         self.render_loop = RenderLoop(engine, self.encoder, self.sessions, fps=self.config.fps)
@@ -264,11 +254,4 @@ class LiveServer:
             }
             stats["latency_ms"] = {**base["latency_ms"], "output_to_send": round(client.output_to_send_ms.median(), 3)}
             self.hub.send(client, stats)
-
-
-class _LazyAnalyze:
-    """The audio layer's analyze_file, imported on first use (keeps server start light)."""
-
-    def __call__(self, path: Path, **kwargs: Any):
-        return default_analyze()(path, **kwargs)
 

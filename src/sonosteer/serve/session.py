@@ -6,18 +6,17 @@ lock guards the scene, the planner and the clock. Every accepted change bumps `s
 
 from __future__ import annotations
 
+import re
 import threading
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any
 
 import numpy as np
 
 from sonosteer.audio.bundle import AnalysisBundle
-from sonosteer.blocks import BLOCK_NAMES, MASK_SIZE
 from sonosteer.bridge.clock import AudioClock
-from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.bridge.masks import preset_mask
+from sonosteer.bridge.planner import FramePlanner
 from sonosteer.bridge.settings import Scene, SettingsError, apply_update
 from sonosteer.serve.protocol import ProtocolError
 from sonosteer.serve.render_loop import FramePlan
@@ -31,9 +30,10 @@ def settings_error_to_protocol(exc: SettingsError) -> ProtocolError:
     """The first problem of a SettingsError as a protocol error with the closest code."""
     path, message = exc.problems[0] if exc.problems else ("", str(exc))
     lowered = message.lower()
-    if message.startswith("unknown setting"):
+    unknown = re.match(r"unknown setting '(.+)'", message)
+    if unknown:
         code = "unknown_path"
-        path = f"{path.rstrip('/')}/{message.split(chr(39))[1]}" if "'" in message else path
+        path = f"{path.rstrip('/')}/{unknown.group(1)}"
     elif any(k in lowered for k in ("less than", "greater than", "must be in", "at most", "at least", "newer than")):
         code = "out_of_range"
     else:
@@ -59,26 +59,6 @@ class TransportState:
         }
 
 
-class Planner(Protocol):
-    """What the session needs of the bridge's FramePlanner."""
-
-    def plan(self, t: float) -> FrameControls: ...
-
-    def set_scene(self, scene: Scene) -> None: ...
-
-    def load_destination(self, prompt: str) -> Scene: ...
-
-
-PlannerFactory = Callable[[AnalysisBundle, Scene], Planner]
-
-
-def bridge_planner(bundle: AnalysisBundle, scene: Scene) -> Planner:
-    """The shipped planner: the bridge's FramePlanner."""
-    from sonosteer.bridge.planner import FramePlanner  # noqa: PLC0415
-
-    return FramePlanner(bundle, scene)
-
-
 class TrackSession:
     """Settings + planner + clock of one analysed track."""
 
@@ -87,15 +67,13 @@ class TrackSession:
         track_id: str,
         bundle: AnalysisBundle,
         scene: Scene | None = None,
-        now_fn: Callable[[], float] = time.monotonic,
-        planner_factory: PlannerFactory = bridge_planner,
     ):
         self.track_id = track_id
         self.bundle = bundle
         self.duration_s = bundle.duration_s
         self.scene = scene or Scene()
-        self.clock = AudioClock(now_fn=now_fn)
-        self.planner = planner_factory(bundle, self.scene)
+        self.clock = AudioClock()
+        self.planner = FramePlanner(bundle, self.scene)
         self.epoch = 0
         self.seq = 0
         self.clock_client: str | None = None
@@ -246,27 +224,3 @@ class TrackSession:
             if self.clock_client == client_id:
                 self.clock_client = None
 
-
-def block_name(block: Any) -> str:
-    """A block's short name from an index 0..3 or a short name; ProtocolError otherwise."""
-    if isinstance(block, bool):
-        raise ProtocolError("invalid_value", "block must be an index 0..3 or a block name")
-    if isinstance(block, int):
-        if 0 <= block < len(BLOCK_NAMES):
-            return BLOCK_NAMES[block]
-        raise ProtocolError("out_of_range", f"block index must be in [0, {len(BLOCK_NAMES) - 1}], got {block}")
-    if isinstance(block, str) and block in BLOCK_NAMES:
-        return block
-    raise ProtocolError("invalid_value", f"unknown block {block!r}; blocks are 0..3 or {', '.join(BLOCK_NAMES)}")
-
-
-def check_mask_rows(mask: Any) -> None:
-    """ProtocolError unless `mask` is 16 rows of 16 numbers in [0, 1]."""
-    if not isinstance(mask, list) or len(mask) != MASK_SIZE or any(not isinstance(r, list) or len(r) != MASK_SIZE for r in mask):
-        raise ProtocolError("invalid_value", f"mask must be {MASK_SIZE} rows of {MASK_SIZE} numbers")
-    for r, row in enumerate(mask):
-        for c, v in enumerate(row):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise ProtocolError("invalid_value", f"mask[{r}][{c}] must be a number, got {v!r}")
-            if not 0.0 <= v <= 1.0:
-                raise ProtocolError("out_of_range", f"mask[{r}][{c}] must be in [0, 1], got {v}")

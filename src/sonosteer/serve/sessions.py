@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from pathlib import Path
-from typing import Callable
 
 from sonosteer.bridge.settings import SettingsError, load_scene, save_scene
 from sonosteer.serve.protocol import ProtocolError
 from sonosteer.serve.render_loop import FramePlan
-from sonosteer.serve.session import PlannerFactory, TrackSession, bridge_planner
+from sonosteer.serve.session import TrackSession
 from sonosteer.serve.tracks import TrackLibrary
 
 
@@ -26,14 +24,10 @@ class SessionManager:
     def __init__(
         self,
         library: TrackLibrary,
-        now_fn: Callable[[], float] = time.monotonic,
-        planner_factory: PlannerFactory | None = None,
         store_root: Path | None = None,
     ):
         self.library = library
         self.store_root = store_root
-        self.now_fn = now_fn
-        self.planner_factory = planner_factory or bridge_planner
         self._sessions: dict[str, TrackSession] = {}
         self._current: TrackSession | None = None
         self._lock = threading.Lock()
@@ -55,8 +49,6 @@ class SessionManager:
                     track_id,
                     track.bundle,
                     scene=self._stored_scene(track_id),
-                    now_fn=self.now_fn,
-                    planner_factory=self.planner_factory,
                 )
                 self._sessions[track_id] = session
             else:

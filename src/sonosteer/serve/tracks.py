@@ -29,8 +29,6 @@ from sonosteer.audio.errors import AudioInputError
 
 TRACK_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 TRACK_FILE = "track.json"
-AnalyzeFn = Callable[..., AnalysisBundle]
-"""analyze(path, cache_root=..., progress=callable(fraction, stage)) -> AnalysisBundle."""
 
 
 class TrackError(ValueError):
@@ -111,16 +109,9 @@ class Track:
 class TrackLibrary:
     """Thread-safe registry of tracks; analysis in one worker thread."""
 
-    def __init__(
-        self,
-        root: Path,
-        analyze: AnalyzeFn,
-        cache_root: Path | None = None,
-        on_change: Callable[[Track], None] | None = None,
-    ):
+    def __init__(self, root: Path, cache_root: Path | None = None, on_change: Callable[[Track], None] | None = None):
         self.root = Path(root)
         self.cache_root = cache_root
-        self._analyze = analyze
         self._on_change = on_change or (lambda track: None)
         self._tracks: dict[str, Track] = {}
         self._lock = threading.RLock()
@@ -280,7 +271,9 @@ class TrackLibrary:
             self._on_change(track)
 
         try:
-            bundle = self._analyze(track.audio_path, cache_root=self.cache_root, progress=progress)
+            from sonosteer.audio.pipeline import analyze_file  # noqa: PLC0415 - heavy, only when analysing
+
+            bundle = analyze_file(track.audio_path, cache_root=self.cache_root, progress=progress)
         except Exception as exc:  # AudioInputError carries an actionable message; others are faults
             track.status, track.fraction, track.stage = "failed", 1.0, "failed"
             track.error = str(exc) if isinstance(exc, AudioInputError) else f"analysis failed: {type(exc).__name__}: {exc}"
