@@ -92,7 +92,7 @@ def test_media_time_tracks_the_reported_audio_position(live):
     assert all(b >= a for a, b in zip(times, times[1:]))
     # A seek moves the frames' media time and bumps the epoch.
     seek = c.request({"type": "transport", "action": "seek", "position_s": 5.0}, "transport")
-    assert seek["epoch"] == epoch + 1
+    assert seek["epoch"] > epoch
     after = [f for f in c.wait_frames(3, after=late[-1].header.frame_number + 2) if f.header.epoch == seek["epoch"]]
     assert after and all(4.9 < f.header.media_time_s < 5.6 for f in after)
 

@@ -6,10 +6,11 @@ lock guards the scene, the planner and the clock. Every accepted change bumps `s
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class TrackSession:
         track_id: str,
         bundle: AnalysisBundle,
         scene: Scene | None = None,
+        next_epoch: Callable[[], int] = itertools.count(1).__next__,
     ):
         self.track_id = track_id
         self.bundle = bundle
@@ -74,7 +76,9 @@ class TrackSession:
         self.scene = scene or Scene()
         self.clock = AudioClock()
         self.planner = FramePlanner(bundle, self.scene)
-        self.epoch = 0
+        self.next_epoch = next_epoch
+        """Epochs come from the server's one counter, so frames of another track never share one."""
+        self.epoch = next_epoch()
         self.seq = 0
         self.clock_client: str | None = None
         self.client_render_latency_s = 0.0
@@ -188,7 +192,7 @@ class TrackSession:
                 if position_s is None:
                     raise ProtocolError("malformed", "seek needs position_s")
                 self.clock.seek(position_s)
-                self.epoch += 1
+                self.epoch = self.next_epoch()
             elif action == "rate":
                 if rate is None:
                     raise ProtocolError("malformed", "rate needs rate")

@@ -7,6 +7,7 @@ one scene file per track), so the next `sonosteer play` of the track starts wher
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from pathlib import Path
@@ -28,6 +29,7 @@ class SessionManager:
     ):
         self.library = library
         self.store_root = store_root
+        self._epochs = itertools.count(1)
         self._sessions: dict[str, TrackSession] = {}
         self._current: TrackSession | None = None
         self._lock = threading.Lock()
@@ -49,12 +51,13 @@ class SessionManager:
                     track_id,
                     track.bundle,
                     scene=self._stored_scene(track_id),
+                    next_epoch=self._epochs.__next__,
                 )
                 self._sessions[track_id] = session
             else:
                 with session.lock:
                     session.clock.pause(0.0)
-                    session.epoch += 1
+                    session.epoch = next(self._epochs)
                     session.seq += 1
             self._current = session
         return session
