@@ -47,7 +47,7 @@ def register(commands, bench) -> None:
     b.add_argument("--seconds", type=float, default=6.0, help="measuring time per client count")
     b.add_argument("--fps", default="50,0", help="render rates to measure, comma separated; 0 = uncapped (default 50,0)")
     b.add_argument("--size", type=int, default=512)
-    b.add_argument("--audio", type=Path, default=None, help="track to play (default: a drum loop from ../shared, else the demo track)")
+    b.add_argument("--audio", type=Path, default=None, help="track to play (default: the demo track)")
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     add_weights_arguments(b)
     b.set_defaults(func=_bench)
