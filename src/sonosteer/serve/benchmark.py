@@ -9,6 +9,7 @@ machine, one clock). Clients run in a separate process (`bench_client`).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,7 @@ def measure(server, url: str, n_clients: int, seconds: float) -> dict:
     """Run n clients in another process for `seconds`; returns per-client results plus the loop's rate."""
     frames_before = server.render_loop.frame_number
     skipped_before = server.render_loop.skipped
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     proc = subprocess.run(
         [sys.executable, "-m", "sonosteer.serve.bench_client", url, str(n_clients), str(seconds)],
         capture_output=True,
@@ -92,11 +93,13 @@ def measure(server, url: str, n_clients: int, seconds: float) -> dict:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark clients failed:\n{proc.stderr}")
-    elapsed = time.monotonic() - t0
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
     clients = json.loads(proc.stdout)
+    frames = max(1, server.render_loop.frame_number - frames_before)
     return {
         "clients": clients,
-        "render_fps": (server.render_loop.frame_number - frames_before) / elapsed,
+        "render_fps": frames / elapsed,
+        "cpu_ms_per_frame": cpu * 1000.0 / frames,
         "skipped": server.render_loop.skipped - skipped_before,
     }
 
@@ -119,6 +122,7 @@ def run_benchmark(args) -> int:
     ids = feature_ids(engine)
     engine_ms, engine_p99, engine_cpu_ms = engine_rate(engine, lit_controls(ids))
     rows = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="sonosteer-bench-serve-") as tmp:
         for fps in rates:
             config = ServerConfig(data_root=Path(tmp) / f"data-{fps:g}", fps=fps)
@@ -139,13 +143,15 @@ def run_benchmark(args) -> int:
         "Live server delivery (sonosteer bench serve)",
         f"{engine.label}, {args.size}x{args.size}, JPEG quality 85, loopback; track {audio.name}; "
         f"clients are WebSocket clients in a separate process, client 0 plays and reports its position "
-        f"at 10 Hz; {args.seconds:g} s per row. Engine alone, all four blocks steering: {engine_ms:.2f} ms median, "
-        f"{engine_p99:.2f} ms p99 wall, {engine_cpu_ms:.2f} ms CPU per frame. output->send = engine output to handing the frame to the client's socket (frame header); "
-        f"age = client receive time minus the header's send time. Target fps 0 = uncapped.",
+        f"at 10 Hz; {args.seconds:g} s per row; load average {load:.1f} at the start (shared machines are noisy). "
+        f"Engine alone, all four blocks steering: {engine_ms:.2f} ms median, {engine_p99:.2f} ms p99 wall, "
+        f"{engine_cpu_ms:.2f} ms CPU per frame. output->send = engine output to handing the frame to the "
+        f"client's socket (frame header); age = client receive time minus the header's send time; server CPU = the server process's CPU time "
+        f"(plan, render, encode, delivery to all clients) per rendered frame. Target fps 0 = uncapped.",
         [
             "engine", "target fps", "clients", "engine fps alone", "render fps", "delivered fps per client (min/median)",
             "encode ms median", "output->send ms median", "output->send ms p99", "age at receipt ms median", "age at receipt ms p99",
-            "skipped renders",
+            "skipped renders", "server CPU ms per frame",
         ],
         rows,
         path=args.out,
@@ -172,6 +178,7 @@ def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
         f"{np.median(ages):.2f}",
         f"{np.percentile(ages, 99):.2f}",
         result["skipped"],
+        f"{result['cpu_ms_per_frame']:.2f}",
     ]
 
 
