@@ -303,3 +303,29 @@ def test_scenes_save_list_load_and_bad_names(live):
         assert http.get("/api/scenes/nope").status_code == 404
         assert http.delete("/api/scenes/drop one").status_code == 200
         assert http.get("/api/scenes").json()["scenes"] == []
+
+
+def test_settings_are_kept_across_restarts_and_unfit_ones_are_dropped(tmp_path, analysed):
+    path, cache, bundle = analysed
+    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10)
+
+    def start() -> tuple[LiveServer, str]:
+        server = LiveServer(PreviewRenderer(64, 64), config)
+        server.start_in_thread()
+        track = server.add_track_file(path, analysis_key(path)[0], bundle)
+        return server, track.id
+
+    first, track_id = start()
+    first.sessions.load(track_id).update([("/blocks/up.0.0/feature_id", 321)])
+    first.stop()
+    second, _ = start()
+    assert second.sessions.load(track_id).scene.blocks["up.0.0"].feature_id == 321
+    second.stop()
+    kept = config.data_root / "sessions" / f"{track_id}.json"
+    kept.write_text(kept.read_text().replace('"link_target": null', '"link_target": "kazoo"', 1))
+    third, _ = start()
+    try:
+        session = third.sessions.load(track_id)  # a stem this track does not have: back to defaults
+        assert session.scene.blocks["up.0.0"].feature_id == 0
+    finally:
+        third.stop()

@@ -47,12 +47,7 @@ class SessionManager:
         with self._lock:
             session = self._sessions.get(track_id)
             if session is None or session.bundle.path != track.bundle.path:
-                session = TrackSession(
-                    track_id,
-                    track.bundle,
-                    scene=self._stored_scene(track_id),
-                    next_epoch=self._epochs.__next__,
-                )
+                session = self._new_session(track_id, track.bundle)
                 self._sessions[track_id] = session
             else:
                 with session.lock:
@@ -79,6 +74,16 @@ class SessionManager:
             with session.lock:
                 scene = session.scene
             save_scene(scene, self.store_root / f"{session.track_id}.json")
+
+    def _new_session(self, track_id: str, bundle) -> TrackSession:
+        """A session with the track's kept settings, or the defaults when they no longer fit it."""
+        stored = self._stored_scene(track_id)
+        if stored is not None:
+            try:
+                return TrackSession(track_id, bundle, scene=stored, next_epoch=self._epochs.__next__)
+            except SettingsError as exc:
+                print(f"warning: starting track {track_id} from default settings: {exc}", file=sys.stderr)
+        return TrackSession(track_id, bundle, next_epoch=self._epochs.__next__)
 
     def _stored_scene(self, track_id: str):
         path = None if self.store_root is None else self.store_root / f"{track_id}.json"
