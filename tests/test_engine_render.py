@@ -14,7 +14,6 @@ from engine_fixtures import DEAD_FEATURE, TINY_N_FEATURES, tiny_settings
 from sonosteer.blocks import BLOCKS
 from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine.errors import WeightsCorruptError
-from sonosteer.engine.generator import slerp
 from sonosteer.engine.noise import seeded_noise
 from sonosteer.engine.renderer import FeatureInfo, Renderer
 from sonosteer.engine.settings import EngineSettings
@@ -114,16 +113,6 @@ def test_prompts_are_encoded_once_with_the_real_clip_tokenizer(engine):
     with torch.no_grad():
         first_half = engine.prompt_encoder.text_encoders[0](ids, output_hidden_states=True).hidden_states[-2]
     torch.testing.assert_close(emb.tokens[..., :32], first_half)
-
-
-def test_slerp_closed_forms():
-    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    assert torch.equal(slerp(a, b, torch.tensor(0.0)), a)
-    torch.testing.assert_close(slerp(a, b, torch.tensor(1.0)), b)
-    torch.testing.assert_close(slerp(a, b, torch.tensor(0.5)), torch.tensor([1.0, 1.0]) / math.sqrt(2.0))
-    torch.testing.assert_close(slerp(a, b, torch.tensor(1 / 3)), torch.tensor([math.cos(math.pi / 6), 0.5]))
-    same = slerp(a, a.clone(), torch.tensor(0.3))  # parallel endpoints: no 0/0
-    assert torch.isfinite(same).all() and torch.allclose(same, a)
 
 
 def test_noise_is_seeded_and_composed_on_the_circle(engine):

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-SLERP_LERP_ABOVE_COS = 0.9995
-"""Nearly parallel endpoints: SLERP's 0/0 is replaced by a plain linear blend (same limit)."""
+from sonosteer.engine.slerp import slerp
 
 
 def one_step_schedule(scheduler_config: dict[str, Any]) -> tuple[float, float]:
@@ -27,23 +26,12 @@ def one_step_schedule(scheduler_config: dict[str, Any]) -> tuple[float, float]:
     return float(scheduler.timesteps[0]), float(scheduler.sigmas[0])
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between whole tensors a and b at t in [0, 1] (t a 0-d tensor), branch-free."""
-    cos = ((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12)).clamp(-1.0, 1.0)
-    theta = torch.acos(cos)
-    sin_theta = torch.sin(theta)
-    nearly_parallel = cos.abs() > SLERP_LERP_ABOVE_COS
-    weight_a = torch.where(nearly_parallel, 1.0 - t, torch.sin((1.0 - t) * theta) / sin_theta)
-    weight_b = torch.where(nearly_parallel, t, torch.sin(t * theta) / sin_theta)
-    return weight_a * a + weight_b * b
-
-
 class OneStepGenerator(nn.Module):
     """UNet + decoder + the per-frame input buffers; `forward()` returns the frame as (H, W, 3) uint8.
 
     Buffers (float32 unless noted), all written in place by the engine:
       prompt_a / prompt_b: (1, 77, context) token embeddings; pooled_a / pooled_b: (1, pooled).
-      blend: () SLERP position between prompt A (0) and B (1).
+      blend: () SLERP position between prompt A (0) and B (1), per token (`sonosteer.engine.slerp`).
       noise_a / noise_b: (1, 4, H/8, W/8) unit Gaussian noise; angle: () radians,
         noise = cos(angle) * noise_a + sin(angle) * noise_b.
       time_ids (model dtype): [H, W, 0, 0, H, W], SDXL's size/crop conditioning.
@@ -61,11 +49,13 @@ class OneStepGenerator(nn.Module):
         sequence_length: int,
         pooled_width: int,
         dtype: torch.dtype,
+        cross_kv: nn.Module | None = None,
     ):
         super().__init__()
         self.unet = unet
         self.decoder = decoder
         self.dtype = dtype
+        self.cross_kv = cross_kv
         self.sigma = float(sigma)
         self.input_scale = 1.0 / math.sqrt(self.sigma**2 + 1.0)
         self.latent_scale = float(decoder.config.scaling_factor)
@@ -90,7 +80,11 @@ class OneStepGenerator(nn.Module):
 
     def denoise(self) -> torch.Tensor:
         """x0 latent (float32) of the current prompt blend, noise angle and steering."""
-        embeds = slerp(self.prompt_a, self.prompt_b, self.blend).to(self.dtype)
+        if self.cross_kv is not None:  # blend the cached K/V; the token embeddings are then not read
+            self.cross_kv(self.blend)
+            embeds = self.prompt_a.to(self.dtype)
+        else:
+            embeds = slerp(self.prompt_a, self.prompt_b, self.blend).to(self.dtype)
         pooled = slerp(self.pooled_a, self.pooled_b, self.blend).to(self.dtype)
         noise = torch.cos(self.angle) * self.noise_a + torch.sin(self.angle) * self.noise_b
         noisy = noise * self.sigma  # text-to-image: the clean latent is zero

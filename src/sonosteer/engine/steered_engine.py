@@ -17,16 +17,22 @@ import numpy as np
 import torch
 
 from sonosteer.blocks import BLOCKS, Block
-from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.bridge.frame_controls import FrameControls, PromptRef
+from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
+from sonosteer.engine.quantize import quantize_fp8
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine.loading import EngineParts, load_parts
+from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
+from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.settings import EngineSettings
+from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
 from sonosteer.engine.weights import resolve_weights
 
@@ -73,6 +79,11 @@ class SteeredEngine:
         if settings.channels_last if settings.channels_last is not None else self._cuda:
             parts.unet.to(memory_format=torch.channels_last)
             parts.decoder.to(memory_format=torch.channels_last)
+        self._cross_kv = (
+            install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
+        )
+        if settings.quantize == "fp8":
+            quantize_fp8(parts.unet)
         timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
@@ -84,6 +95,7 @@ class SteeredEngine:
             sequence_length=parts.sequence_length,
             pooled_width=pooled_width(parts.unet.config),
             dtype=self.dtype,
+            cross_kv=self._cross_kv,
         )
         self._blocks = [
             _BlockState(
@@ -96,6 +108,8 @@ class SteeredEngine:
             for block in BLOCKS
         ]
         self.prompt_encoder = parts.prompt_encoder
+        self._embeddings: dict[PromptRef, PromptEmbedding] = {}
+        self._prompt_kv = LruCache(lambda ref: self._cross_kv.project(self._embedding(ref).tokens), 8)
         self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
         self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
@@ -109,6 +123,10 @@ class SteeredEngine:
         self.last_timings_ms: dict[str, float] = {}
         self.warmup_s: float | None = None
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
+        if self._graphed and settings.compile_mode != "reduce-overhead":
+            mode += f" ({settings.compile_mode})"
+        if settings.quantize != "none":
+            mode += f", {settings.quantize} linears"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
@@ -137,12 +155,14 @@ class SteeredEngine:
             torch._dynamo.mark_static_address(buffer)
         options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
         if self._graphed:
-            options["mode"] = "reduce-overhead"
+            options["mode"] = self.settings.compile_mode
         return torch.compile(self.generator, **options)
 
     def _mutable_buffers(self) -> list[torch.Tensor]:
         names = ("prompt_a", "prompt_b", "pooled_a", "pooled_b", "blend", "noise_a", "noise_b", "angle")
         tensors = [getattr(self.generator, n) for n in names]
+        if self._cross_kv is not None:
+            tensors += list(self._cross_kv.buffers())
         for state in self._blocks:
             tensors += [state.wrapper.direction, state.wrapper.scale, state.wrapper.activation_map]
         return tensors
@@ -164,13 +184,18 @@ class SteeredEngine:
                 state.wrapper.activation_map.copy_(resize_mask(bc.mask, state.grid_hw), non_blocking=True)
                 state.mask = np.array(bc.mask, dtype=np.float32, copy=True)
         gen = self.generator
-        if (controls.prompt_a, controls.prompt_b) != self._prompt_pair:
-            a, b = self.prompt_encoder(controls.prompt_a), self.prompt_encoder(controls.prompt_b)
+        pair = (controls.prompt_a, controls.prompt_b)
+        if pair != self._prompt_pair:
+            a, b = self._embedding(controls.prompt_a), self._embedding(controls.prompt_b)
             gen.prompt_a.copy_(a.tokens)
             gen.pooled_a.copy_(a.pooled)
             gen.prompt_b.copy_(b.tokens)
             gen.pooled_b.copy_(b.pooled)
-            self._prompt_pair = (controls.prompt_a, controls.prompt_b)
+            if self._cross_kv is not None:
+                self._cross_kv.set_pair(
+                    self._prompt_kv.get(controls.prompt_a), self._prompt_kv.get(controls.prompt_b), a.tokens, b.tokens
+                )
+            self._prompt_pair = pair
         gen.blend.fill_(float(controls.prompt_blend))
         if (controls.seed_a, controls.seed_b) != self._seed_pair:
             gen.noise_a.copy_(self.noise(controls.seed_a))
@@ -200,10 +225,18 @@ class SteeredEngine:
                 stacklevel=3,
             )
 
-    def prepare_prompts(self, *prompts: str) -> None:
+    def _embedding(self, ref: PromptRef) -> PromptEmbedding:
+        """A prompt's conditioning; a PromptBlend (a frozen blend) is the SLERP of its parts' embeddings."""
+        if len(self._embeddings) > 64:
+            self._embeddings.clear()
+        return resolve_prompt(ref, self.prompt_encoder, _slerp_embedding, self._embeddings)
+
+    def prepare_prompts(self, *prompts: PromptRef) -> None:
         """Encode prompts ahead of time (e.g. when a destination is loaded) so the next apply() only copies."""
         for prompt in prompts:
-            self.prompt_encoder(prompt)
+            self._embedding(prompt)
+            if self._cross_kv is not None:
+                self._prompt_kv.get(prompt)
 
     def render(self) -> np.ndarray:
         """The current frame as (height, width, 3) uint8; valid for ring_size - 1 further renders."""
@@ -263,6 +296,8 @@ class SteeredEngine:
         self.generator = None
         self._blocks = []
         self.prompt_encoder = None
+        self._cross_kv = None
+        self._prompt_kv = None
         self.noise = None
         if self._cuda:
             torch.cuda.empty_cache()
@@ -270,6 +305,10 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
+
+
+def _slerp_embedding(a: PromptEmbedding, b: PromptEmbedding, t: float) -> PromptEmbedding:
+    return PromptEmbedding(slerp(a.tokens, b.tokens, t), slerp(a.pooled, b.pooled, t))
 
 
 def _scaled(progress: ProgressFn | None, low: float, high: float) -> ProgressFn | None:
