@@ -183,8 +183,24 @@ def _row(engine, engine_ms: float, fps: float, n: int, result: dict) -> list:
 
 
 def _make_engine(args):
+    """The renderer to measure: as `sonosteer play` builds it, or SDXL-Turbo with random weights."""
     from sonosteer.engine.cli_options import settings_from_args
-    from sonosteer.engine.factory import create_renderer
 
-    choice = create_renderer(args.engine, settings_from_args(args, height=args.size, width=args.size))
+    settings = settings_from_args(args, height=args.size, width=args.size)
+    if args.random_weights:
+        import torch  # noqa: PLC0415
+
+        from sonosteer.engine.bench import random_parts  # noqa: PLC0415
+        from sonosteer.engine.devices import resolve_device, resolve_dtype  # noqa: PLC0415
+        from sonosteer.engine.steered_engine import SteeredEngine  # noqa: PLC0415
+
+        device = resolve_device(settings.device)
+        torch.manual_seed(0)
+        tiny = args.random_weights == "tiny"
+        engine = SteeredEngine(random_parts(tiny, device, resolve_dtype(settings.dtype, device)), settings)
+        size = "tiny (a CPU check of the path)" if tiny else "full-size"
+        return engine, f"{size} SDXL-Turbo architecture with random weights (speed does not depend on their values)"
+    from sonosteer.engine.factory import create_renderer  # noqa: PLC0415
+
+    choice = create_renderer(args.engine, settings)
     return choice.renderer, choice.reason

@@ -49,6 +49,13 @@ def register(commands, bench) -> None:
     b.add_argument("--size", type=int, default=512)
     b.add_argument("--audio", type=Path, default=None, help="track to play (default: the demo track)")
     b.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    b.add_argument(
+        "--random-weights",
+        choices=("full", "tiny"),
+        default=None,
+        help="measure SDXL-Turbo with random weights instead of loading any: full-size (the speed does not "
+        "depend on the values; no downloads), or tiny (checks the path on a CPU)",
+    )
     add_weights_arguments(b)
     b.set_defaults(func=_bench)
 
