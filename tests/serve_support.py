@@ -8,10 +8,11 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import simplejpeg
@@ -122,7 +123,7 @@ class WsClient:
 
 
 
-@lru_cache(maxsize=None)
+@cache
 def analysed_loop(music_dir: Path, name: str = "loop_amen_full.flac"):
     """A drum loop from the test music, analysed once per test run: (audio path, cache root, bundle).
 

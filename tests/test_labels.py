@@ -8,7 +8,13 @@ import pytest
 
 from sonosteer.labels.catalog import FeatureCatalog, confidence_level, resolve_block
 from sonosteer.labels.categories import CATEGORIES, CATEGORY_COLORS
-from sonosteer.labels.labels_file import FeatureLabel, LabelsError, default_labels_path, load_labels, write_labels
+from sonosteer.labels.labels_file import (
+    FeatureLabel,
+    LabelsError,
+    default_labels_path,
+    load_labels,
+    write_labels,
+)
 
 LABELS = {
     "down.2.1": [

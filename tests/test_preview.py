@@ -7,7 +7,13 @@ import pytest
 
 from sonosteer.blocks import SAE_N_FEATURES
 from sonosteer.bridge.frame_controls import FrameControls
-from sonosteer.engine.preview import BACKGROUND_LEVEL, BLOCK_COLORS_RGB, PreviewRenderer, prompt_color, smooth_upsample_matrix
+from sonosteer.engine.preview import (
+    BACKGROUND_LEVEL,
+    BLOCK_COLORS_RGB,
+    PreviewRenderer,
+    prompt_color,
+    smooth_upsample_matrix,
+)
 from sonosteer.engine.renderer import Renderer
 
 H = W = 256

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import httpx
 import numpy as np
 import pytest
-
 from serve_support import WsClient, analysed_loop
 
 from sonosteer.audio.pipeline import analysis_key

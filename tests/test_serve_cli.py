@@ -13,7 +13,6 @@ import time
 import httpx
 import pytest
 from conftest import REPO_ROOT, run_sonosteer
-
 from serve_support import WsClient, analysed_loop
 
 

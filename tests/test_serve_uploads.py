@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from serve_support import WsClient, analysed_loop
 
 from sonosteer.audio.bundle import bundles_dir

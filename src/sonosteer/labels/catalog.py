@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sonosteer.blocks import BLOCK_NAMES, BLOCKS, SAE_N_FEATURES
-from sonosteer.labels.labels_file import FeatureLabel, LabelsFile, default_labels_path, load_labels
+from sonosteer.labels.labels_file import (
+    FeatureLabel,
+    LabelsFile,
+    default_labels_path,
+    load_labels,
+)
 
 HIGH_CONFIDENCE = 0.7
 MEDIUM_CONFIDENCE = 0.4

@@ -118,7 +118,7 @@ def write_labels(path: Path | str, blocks: dict[str, list[FeatureLabel]], source
         "format": LABELS_FORMAT,
         "version": LABELS_VERSION,
         "source": source,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "blocks": {
             block: [
                 {"id": f.id, "label": f.label, "category": f.category, "confidence": round(f.confidence, 4)}

@@ -11,15 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sonosteer import __version__
 from sonosteer.bridge.settings import SettingsError, settings_schema
-from sonosteer.labels.categories import CATEGORY_COLORS, UNLABELED_COLOR
 from sonosteer.labels.catalog import resolve_block
+from sonosteer.labels.categories import CATEGORY_COLORS, UNLABELED_COLOR
 from sonosteer.serve.control import UnsupportedProtocol, analysis_json
 from sonosteer.serve.protocol import PROTOCOL_VERSION, ProtocolError
 from sonosteer.serve.scenes import SceneNameError

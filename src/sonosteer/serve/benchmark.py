@@ -188,11 +188,11 @@ def _make_engine(args):
 
     settings = settings_from_args(args, height=args.size, width=args.size)
     if args.random_weights:
-        import torch  # noqa: PLC0415
+        import torch
 
-        from sonosteer.engine.bench import random_parts  # noqa: PLC0415
-        from sonosteer.engine.devices import resolve_device, resolve_dtype  # noqa: PLC0415
-        from sonosteer.engine.steered_engine import SteeredEngine  # noqa: PLC0415
+        from sonosteer.engine.bench import random_parts
+        from sonosteer.engine.devices import resolve_device, resolve_dtype
+        from sonosteer.engine.steered_engine import SteeredEngine
 
         device = resolve_device(settings.device)
         torch.manual_seed(0)
@@ -200,7 +200,7 @@ def _make_engine(args):
         engine = SteeredEngine(random_parts(tiny, device, resolve_dtype(settings.dtype, device)), settings)
         size = "tiny (a CPU check of the path)" if tiny else "full-size"
         return engine, f"{size} SDXL-Turbo architecture with random weights (speed does not depend on their values)"
-    from sonosteer.engine.factory import create_renderer  # noqa: PLC0415
+    from sonosteer.engine.factory import create_renderer
 
     choice = create_renderer(args.engine, settings)
     return choice.renderer, choice.reason

@@ -11,7 +11,11 @@ from typing import Any
 
 from sonosteer.blocks import MASK_SIZE
 from sonosteer.labels.catalog import resolve_block
-from sonosteer.serve.protocol import CLIENT_MESSAGE_TYPES, MAX_TEXT_MESSAGE_BYTES, ProtocolError
+from sonosteer.serve.protocol import (
+    CLIENT_MESSAGE_TYPES,
+    MAX_TEXT_MESSAGE_BYTES,
+    ProtocolError,
+)
 
 MAX_CHANGES = 256
 MAX_PROMPT_CHARS = 2000

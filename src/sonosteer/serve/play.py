@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from sonosteer.serve.commands import fail
 

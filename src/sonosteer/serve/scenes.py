@@ -39,14 +39,14 @@ class SceneStore:
         out = []
         for path in sorted(self.root.glob("*.json")):
             if SCENE_NAME_RE.match(path.stem):
-                saved = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
+                saved = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.UTC)
                 out.append({"name": path.stem, "saved_utc": saved.isoformat(timespec="seconds")})
         return out
 
     def save(self, name: str, scene: Scene) -> dict[str, Any]:
         path = self.path(name)
         save_scene(scene.model_copy(update={"name": name}), path)
-        saved = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.timezone.utc)
+        saved = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.UTC)
         return {"name": name, "saved_utc": saved.isoformat(timespec="seconds")}
 
     def load(self, name: str) -> Scene:

@@ -19,7 +19,7 @@ import uvicorn
 from sonosteer.engine.renderer import Renderer
 from sonosteer.labels.catalog import FeatureCatalog
 from sonosteer.paths import cache_root, data_root
-from sonosteer.serve.app import create_app
+from sonosteer.serve.app import WEB_ROOT, create_app
 from sonosteer.serve.control import Controller, EngineInfo
 from sonosteer.serve.encoder import EncodedFrame, JpegEncoder
 from sonosteer.serve.hub import Hub
@@ -65,9 +65,7 @@ class LiveServer:
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
-        self.sessions = SessionManager(
-            self.library, store_root=self.config.data_root / "sessions"
-        )
+        self.sessions = SessionManager(self.library, store_root=self.config.data_root / "sessions")
         self.encoder = JpegEncoder(self._on_encoded, quality=self.config.jpeg_quality)
         self.render_loop = RenderLoop(engine, self.encoder, self.sessions, fps=self.config.fps)
         self.controller = Controller(self.sessions, self.hub, self.engine_info)
@@ -78,7 +76,7 @@ class LiveServer:
             n_features={b: f.n_features for b, f in features.items()},
             dead_ids={b: f.dead_ids for b, f in features.items()},
         )
-        self.app = create_app(self, **({"web_root": self.config.web_root} if self.config.web_root else {}))
+        self.app = create_app(self, self.config.web_root or WEB_ROOT)
         self._progress_subscribers: dict[str, list[asyncio.Queue]] = {}
         self._started_s = time.monotonic()
         self._uvicorn: uvicorn.Server | None = None

@@ -22,11 +22,7 @@ from sonosteer.serve.tracks import TrackLibrary
 class SessionManager:
     """Owns the TrackSessions; `current` is the one rendered and steered by every client."""
 
-    def __init__(
-        self,
-        library: TrackLibrary,
-        store_root: Path | None = None,
-    ):
+    def __init__(self, library: TrackLibrary, store_root: Path | None = None):
         self.library = library
         self.store_root = store_root
         self._epochs = itertools.count(1)

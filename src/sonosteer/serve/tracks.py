@@ -19,10 +19,11 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sonosteer.audio.bundle import AnalysisBundle, BundleError, load_bundle
 from sonosteer.audio.errors import AudioInputError
@@ -271,7 +272,7 @@ class TrackLibrary:
             self._on_change(track)
 
         try:
-            from sonosteer.audio.pipeline import analyze_file  # noqa: PLC0415 - heavy, only when analysing
+            from sonosteer.audio.pipeline import analyze_file
 
             bundle = analyze_file(track.audio_path, cache_root=self.cache_root, progress=progress)
         except Exception as exc:  # AudioInputError carries an actionable message; others are faults
@@ -311,4 +312,4 @@ class TrackLibrary:
 
 
 def _now_utc() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")

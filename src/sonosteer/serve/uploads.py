@@ -9,9 +9,9 @@ and the partial file is removed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
@@ -174,7 +174,7 @@ def probe_audio(path: Path) -> str | None:
     except Exception:
         pass
     try:
-        import av  # noqa: PLC0415 - optional, for m4a/aac/webm
+        import av
     except ImportError:
         return "not an audio file that libsndfile can read (wav, flac, ogg, opus, mp3)"
     try:
