@@ -19,6 +19,8 @@ $(BIN)/.installed: pyproject.toml Makefile
 	# torchaudio, which breaks beside CPU torch; basic-pitch wants tensorflow). Their real runtime
 	# deps are in pyproject.toml.
 	$(BIN)/pip install -q --no-deps "pesto-pitch==2.0.1" "basic-pitch==0.4.0"
+	# clip-anytorch ships CLIP's BPE vocabulary for the engine's tokenizer test fixtures; --no-deps: no torchvision
+	$(BIN)/pip install -q --no-deps "clip-anytorch==2.6.0"
 	touch $@
 
 install: $(BIN)/.installed

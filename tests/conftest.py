@@ -38,3 +38,11 @@ def run_sonosteer(*args: str, timeout: float = 300, **kwargs) -> "subprocess.Com
     return subprocess.run(
         [sys.executable, "-m", "sonosteer", *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Tiny SDXL-Turbo / TAESD / SAE weights in the real on-disk formats (tests/engine_fixtures.py)."""
+    from engine_fixtures import write_tiny_weights
+
+    return write_tiny_weights(tmp_path_factory.mktemp("tiny-weights"))

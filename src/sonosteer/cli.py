@@ -11,6 +11,9 @@ import sys
 # stay cheap (no torch import); heavy imports happen inside the command functions.
 COMMAND_MODULES = (
     "sonosteer.audio.commands",
+    "sonosteer.bridge.commands",
+    "sonosteer.engine.commands",
+    "sonosteer.serve.commands",
 )
 
 
