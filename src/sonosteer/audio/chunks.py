@@ -46,14 +46,14 @@ class ChunkPlan:
 
 def plan_chunks(n_samples: int, n_frames: int, grid: FrameGrid, chunk_frames: int = CHUNK_FRAMES) -> list[ChunkPlan]:
     """The chunks covering n_frames frames of an n_samples signal, with their margins."""
+    def block(first: int, end: int, margin: int) -> tuple[int, int]:
+        return max(0, first - margin) * grid.hop, min(n_samples, (end + margin) * grid.hop)
+
     plans = []
     for index, first in enumerate(range(0, n_frames, chunk_frames)):
         end = min(n_frames, first + chunk_frames)
-
-        def block(margin: int) -> tuple[int, int]:
-            return max(0, first - margin) * grid.hop, min(n_samples, (end + margin) * grid.hop)
-
-        plans.append(ChunkPlan(index, first, end, block(SEPARATION_MARGIN_FRAMES), block(FEATURE_MARGIN_FRAMES)))
+        plans.append(ChunkPlan(index, first, end, block(first, end, SEPARATION_MARGIN_FRAMES),
+                               block(first, end, FEATURE_MARGIN_FRAMES)))
     return plans
 
 

@@ -9,9 +9,9 @@ through PyAV. Every failure becomes an AudioInputError that says what is wrong w
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def median_network(n: int) -> np.ndarray:
     """Comparator pairs (i < j) after which positions n//2 (and n//2 - 1 for even n) hold the median(s).
 

@@ -16,18 +16,32 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from sonosteer.audio import beats as beats_mod
 from sonosteer.audio.bundle import (
-    AnalysisBundle, BundleError, BundleWriter, bundle_key, bundles_dir, find_bundle, pair_group,
+    AnalysisBundle,
+    BundleError,
+    BundleWriter,
+    bundle_key,
+    bundles_dir,
+    find_bundle,
+    pair_group,
 )
 from sonosteer.audio.channels import CORE_CHANNELS, GLOBAL_CHANNELS, GLOBAL_STEM, PAIR_CHANNELS, pair_key
-from sonosteer.audio.chunks import FAMILIES, PERCUSSIVE_SKIP, PITCHED_STEMS, FamilyChunk, analyse_family, plan_chunks, separate_chunk
+from sonosteer.audio.chunks import (
+    FAMILIES,
+    PERCUSSIVE_SKIP,
+    PITCHED_STEMS,
+    FamilyChunk,
+    analyse_family,
+    plan_chunks,
+    separate_chunk,
+)
 from sonosteer.audio.classify import classify
 from sonosteer.audio.coupling import couple
 from sonosteer.audio.decode import decode_mono, decode_stereo_to_file, hash_file
@@ -36,7 +50,13 @@ from sonosteer.audio.errors import AudioInputError, BackendUnavailable
 from sonosteer.audio.features import FrameGrid, brightness
 from sonosteer.audio.pitch import PestoTracker, PyinTracker, normalize_pitch, tracker_for
 from sonosteer.audio.postprocess import (
-    layer_entries, moving_average, normalize, novelty_curves, to_db, tonal_distance, transients,
+    layer_entries,
+    moving_average,
+    normalize,
+    novelty_curves,
+    to_db,
+    tonal_distance,
+    transients,
 )
 from sonosteer.audio.separation import choose_separator
 from sonosteer.audio.stems import COUPLED_STEMS, TENSION_STEM, StemSpec, all_stems

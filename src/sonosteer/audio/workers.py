@@ -13,10 +13,11 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Self
 
 MAX_WORKERS = 4
 
@@ -61,7 +62,7 @@ class SingleThreadedKernels:
         self._torch_threads: int | None = None
         self._blas = None
 
-    def __enter__(self) -> SingleThreadedKernels:
+    def __enter__(self) -> Self:
         from threadpoolctl import threadpool_limits
 
         self._blas = threadpool_limits(limits=1)
