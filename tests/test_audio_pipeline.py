@@ -179,3 +179,17 @@ def test_interrupted_analysis_leaves_no_bundle(tmp_path, monkeypatch):
         analyze_file(path, cache_root=cache)
     assert find_bundle(cache, analysis_key(path)[1]) is None
     assert list((cache / "bundles").iterdir()) == []
+
+
+def test_demanded_beat_this_without_its_checkpoint_fails_before_the_analysis(tmp_path):
+    from sonosteer.audio.beats import beat_this_status
+    from sonosteer.audio.errors import BackendUnavailable
+
+    if beat_this_status() is None:
+        pytest.skip("Beat This! can run here")
+    path = _write(tmp_path / "noise.wav", (np.random.default_rng(3).standard_normal(SR * 30) * 0.1).astype(np.float32))
+    events = []
+    with pytest.raises(BackendUnavailable, match="beat_this|Beat This"):
+        analyze_file(path, cache_root=tmp_path / "cache", beat_tracker="beat_this", progress=lambda f, m: events.append(m))
+    assert "stems, features, pitch" not in events  # failed fast, before the chunk work
+    assert not (tmp_path / "cache" / "bundles").exists() or not any((tmp_path / "cache" / "bundles").iterdir())

@@ -294,9 +294,11 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
     _report(progress, 0.0, "decoding")
     with times.stage("decode"):
         audio = decode_mono(path, GRID.sample_rate_hz)
-    y = audio.samples
-    if audio.duration_s < MIN_DURATION_S:
-        raise AudioInputError(f"{path}: only {audio.duration_s * 1000:.0f} ms of audio; sonosteer needs at least {MIN_DURATION_S} s")
+    y, duration_s = audio.samples, audio.duration_s
+    source_fields = {"sample_rate_hz": audio.source_rate_hz, "channels": audio.source_channels, "decoder": audio.decoder}
+    del audio  # y is the only reference to the samples: it can be released before the track-level stage
+    if duration_s < MIN_DURATION_S:
+        raise AudioInputError(f"{path}: only {duration_s * 1000:.0f} ms of audio; sonosteer needs at least {MIN_DURATION_S} s")
     peak = float(np.max(np.abs(y)))
     if peak < SILENCE_PEAK:
         raise AudioInputError(f"{path}: the audio is silent (peak {20 * np.log10(max(peak, 1e-12)):.0f} dBFS); nothing to visualise")
@@ -304,6 +306,9 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
     stems = all_stems()
     with times.stage("load models"):
         sep, separator_note = choose_separator(separator)
+        beat_this_reason = beats_mod.beat_this_status() if beat_tracker in ("auto", "beat_this") else "not requested"
+        if beat_tracker == "beat_this" and beat_this_reason:
+            raise BackendUnavailable(beat_this_reason)  # before the long part, not after it
     workers = default_workers() if workers is None else max(1, int(workers))
     with contextlib.ExitStack() as scratch:
         source = None
@@ -322,7 +327,13 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
 
     _report(progress, 0.8, "beats")
     with times.stage("beats"):
-        beat = _track_beats(y, acc, beat_tracker, audio.duration_s)
+        if beat_this_reason is None:
+            beat = beats_mod.track_beats_beat_this(y, GRID.sample_rate_hz, duration_s)
+        else:
+            beat = beats_mod.track_beats_dsp(
+                acc[GLOBAL_STEM].get("flux"), acc["drums_low"].get("flux"), acc[GLOBAL_STEM].get("chroma"),
+                GRID.frame_rate_hz, GRID.hop, GRID.sample_rate_hz)
+    del y  # the whole-track frame arrays below are what memory holds from here on
     beat_s = 60.0 / beat.tempo_bpm
 
     _report(progress, 0.85, "channels")
@@ -404,8 +415,8 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
         bundle = writer.commit({
             "analysis_version": ANALYSIS_VERSION,
             "source": {"path": str(path.resolve()), "name": path.name, "sha256": digest, "size_bytes": path.stat().st_size,
-                       "sample_rate_hz": audio.source_rate_hz, "channels": audio.source_channels, "decoder": audio.decoder},
-            "duration_s": audio.duration_s,
+                       **source_fields},
+            "duration_s": duration_s,
             "analysis_sample_rate_hz": GRID.sample_rate_hz,
             "backends": {
                 "separator": sep.name,
@@ -448,15 +459,3 @@ def _preset_doc(stem: StemSpec) -> dict[str, float]:
     return {"attack_ms": p.attack_ms, "release_ms": p.release_ms, "flash_attack_ms": p.flash_attack_ms,
             "flash_release_ms": p.flash_release_ms, "sustain_attack_ms": p.sustain_attack_ms,
             "sustain_release_ms": p.sustain_release_ms}
-
-
-def _track_beats(y: np.ndarray, acc: dict[str, _StemFrames], preference: str, duration_s: float):
-    if preference in ("auto", "beat_this"):
-        try:
-            return beats_mod.track_beats_beat_this(y, GRID.sample_rate_hz, duration_s)
-        except BackendUnavailable:
-            if preference == "beat_this":
-                raise
-    return beats_mod.track_beats_dsp(
-        acc[GLOBAL_STEM].get("flux"), acc["drums_low"].get("flux"), acc[GLOBAL_STEM].get("chroma"),
-        GRID.frame_rate_hz, GRID.hop, GRID.sample_rate_hz)
