@@ -97,10 +97,12 @@ def run_benchmark(music_dir: Path | None = None, out: Path = Path("BENCHMARKS.md
             m = bundle.manifest
             rows = _stage_rows(m)
             rows += [("analyze_file call", round(wall, 2), round(cpu, 2)), ("cache hit", round(hit, 4), "-"),
-                     ("peak RSS (MiB)", round(rss_mb, 1), "-"), ("real-time factor (duration / wall)", round(bundle.duration_s / wall, 2), "-")]
+                     ("peak RSS (MiB)", round(rss_mb, 1), "-"),
+                     ("real-time factor (duration / wall)", round(bundle.duration_s / wall, 2), "-")]
             append_benchmark(
                 "Offline analysis of the 288 s sectoid song (full mix = song + guitar)",
-                f"analyze_file(force=True) on a 22.05 kHz float WAV of the normalised mix, {m['workers']} worker threads; "
+                f"analyze_file(force=True) on a 22.05 kHz float WAV of the normalised mix, "
+                f"{m['workers']} worker threads; "
                 f"separator {m['backends']['separator']}, beats {m['backends']['beat_tracker']}, pitch "
                 f"{', '.join(sorted(set(m['backends']['pitch'].values())))}; tempo found {bundle.tempo_bpm:.2f} BPM "
                 f"(reference 95). 1-min load average {load_before:.2f} before, {load_after:.2f} after (the machine is "

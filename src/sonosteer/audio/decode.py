@@ -139,7 +139,8 @@ def _decode(path: Path, sample_rate_hz: int, n_out: int, consume, restart) -> tu
         count = 0
         try:
             blocks, rate, channels = opener(path)
-            resampler = None if rate == sample_rate_hz else soxr.ResampleStream(rate, sample_rate_hz, n_out, "float32", "HQ")
+            resampler = (None if rate == sample_rate_hz
+                         else soxr.ResampleStream(rate, sample_rate_hz, n_out, "float32", "HQ"))
             for block in blocks:
                 mixed = block.mean(axis=1, dtype=np.float32) if n_out == 1 else to_stereo(block)
                 out = mixed if resampler is None else resampler.resample_chunk(mixed)
@@ -192,5 +193,8 @@ def decode_stereo_to_file(path: Path | str, sample_rate_hz: int, out_path: Path)
             f.seek(0)
             f.truncate()
 
-        count, _, _, _ = _decode(path, sample_rate_hz, 2, lambda block: np.ascontiguousarray(block, np.float32).tofile(f), restart)
+        def write(block: np.ndarray) -> None:
+            np.ascontiguousarray(block, np.float32).tofile(f)
+
+        count, _, _, _ = _decode(path, sample_rate_hz, 2, write, restart)
     return np.memmap(out_path, dtype=np.float32, mode="r", shape=(count, 2))

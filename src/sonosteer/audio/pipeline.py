@@ -183,7 +183,8 @@ def _analyse_chunks(y: np.ndarray, n_frames: int, stems: list[StemSpec], separat
             del signals
             if len(in_flight) >= CHUNKS_IN_FLIGHT:
                 fold(in_flight.popleft())
-                _report(progress, 0.05 + 0.75 * (plan.index) / len(plans), f"stems, features, pitch ({plan.index}/{len(plans)})")
+                done = plan.index  # chunks folded so far
+                _report(progress, 0.05 + 0.75 * done / len(plans), f"stems, features, pitch ({done}/{len(plans)})")
         while in_flight:
             fold(in_flight.popleft())
         _report(progress, 0.8, f"stems, features, pitch ({len(plans)}/{len(plans)})")
