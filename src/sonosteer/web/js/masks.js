@@ -1,0 +1,23 @@
+// The spatial-mask presets, as the bridge defines them (16x16, rows top to bottom).
+
+import { MASK_SIZE } from "./blocks.js";
+
+export const MASK_PRESETS = ["floor", "ceiling", "center", "fill", "clear"];
+
+/** floor: bottom half; ceiling: top half; center: the middle band; fill: all; clear: none. */
+export function presetMask(preset) {
+  const rows = [];
+  for (let r = 0; r < MASK_SIZE; r++) {
+    const row = [];
+    for (let c = 0; c < MASK_SIZE; c++) {
+      let v = 0;
+      if (preset === "fill") v = 1;
+      else if (preset === "floor") v = r >= MASK_SIZE / 2 ? 1 : 0;
+      else if (preset === "ceiling") v = r < MASK_SIZE / 2 ? 1 : 0;
+      else if (preset === "center") v = r >= MASK_SIZE / 4 && r < (3 * MASK_SIZE) / 4 ? 1 : 0;
+      row.push(v);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
