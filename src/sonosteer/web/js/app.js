@@ -14,26 +14,22 @@ import { SceneMenu, TrackMenu } from "./panels/menus.js";
 import { StatusLine } from "./panels/status_line.js";
 import { TransportBar } from "./panels/transport_bar.js";
 import { targetLabel } from "./sources.js";
-import { FrameDecoder } from "./stage/frame_decoder.js";
-import { FramePacer } from "./stage/frame_pacer.js";
 import { Stage } from "./stage/stage.js";
 import { toast } from "./ui/dom.js";
 
-const METERS_KEPT = 64;
-const MAX_WAITING = 2; // undecoded frames kept while the decoder is busy
 
 async function boot() {
   const params = new URLSearchParams(location.search);
   let api = new Api();
-  let openSocket;
+  let relaySocket = null;
   if (params.get("mock") === "1") {
     const { MockServer } = await import("./mock/mock_server.js");
     const mock = new MockServer();
     window.sonosteerMock = mock;
     api = mock.api();
-    openSocket = (url) => mock.socket(url);
+    relaySocket = (url) => mock.socket(url);
   }
-  const conn = new Connection(defaultSocketUrl(), openSocket);
+  const conn = new Connection(defaultSocketUrl(), relaySocket);
   const session = new Session(conn);
   const app = new Instrument({ api, conn, session });
   window.sonosteer = app; // for the console and the browser tests
@@ -48,18 +44,12 @@ class Instrument {
     this.schema = null;
     this.categoryNames = [];
     this.categoryColors = {};
-    this.meters = new Map();
-    this.pacer = new FramePacer({ lateMs: 50, maxDepth: 8, targetDepth: 3 });
-    this.stats = { shown: 0, shownTimes: [], ages: [], decodeMs: [], stale: 0, serverDropped: 0, lastFrame: null };
-    this.decoder = new FrameDecoder({ maxInFlight: 3 });
-    this.waiting = [];
+    this.stats = { shown: 0, ages: [], serverDropped: 0, lastFrame: null, frame: null };
+    this.thumb = null;
 
     const audio = document.getElementById("audio");
     this.transport = new AudioTransport(audio, session, { renderLatencyMs: () => this.renderLatencyMs() });
-    this.transport.addEventListener("seek", () => {
-      this.pacer.flush();
-      this.waiting.length = 0;
-    });
+    this.transport.addEventListener("seek", () => conn.flush());
 
     const categories = { colorOf: (name) => (name && this.categoryColors[name]) || categoryColor(name, this.categoryNames) };
     this.stage = new Stage(document.getElementById("stage"), BLOCKS, { onPick: (i) => this.blockPanel.select(i) });
@@ -68,7 +58,7 @@ class Instrument {
       api,
       categories,
       getSchema: () => this.schema,
-      backdrop: () => (this.stats.lastFrame ? document.getElementById("frame") : null),
+      backdrop: () => this.thumb,
       onSelect: (i) => this.stage.select(i),
     });
     this.globalPanel = new GlobalPanel(document.getElementById("global-panel"), { session, getSchema: () => this.schema });
@@ -78,27 +68,32 @@ class Instrument {
     this.trackMenu = new TrackMenu(document.getElementById("track-menu-anchor"), { api, session });
     this.sceneMenu = new SceneMenu(document.getElementById("scene-menu-anchor"), { api, session });
 
-    conn.addEventListener("frame", (e) => this.onFrame(e.detail));
+    conn.attachCanvas(document.getElementById("frame"));
+    conn.addEventListener("shown", (e) => this.onShown(e.detail));
+    conn.addEventListener("frame-stats", (e) => (this.stats.frame = e.detail));
+    conn.addEventListener("thumb", (e) => {
+      if (this.thumb) this.thumb.close();
+      this.thumb = e.detail;
+    });
     conn.addEventListener("protocol-error", (e) => console.warn(`protocol: ${e.detail.message}`));
     session.addEventListener("connection", (e) => this.onConnection(e.detail.connected));
     session.addEventListener("state", () => this.onState());
     session.addEventListener("settings", () => this.syncOrbs());
-    session.addEventListener("meters", (e) => this.onMeters(e.detail));
     session.addEventListener("stats", (e) => (this.stats.serverDropped = e.detail.dropped || 0));
     session.addEventListener("error", (e) => toast(e.detail.message || e.detail.code, { error: true }));
     session.addEventListener("transport", (e) => {
-      if (typeof e.detail.epoch === "number" && e.detail.epoch !== this.epoch) {
-        this.epoch = e.detail.epoch;
-        this.pacer.flush();
-      }
+      if (typeof e.detail.epoch === "number") conn.setEpoch(e.detail.epoch);
     });
-    this.epoch = 0;
 
     document.getElementById("fullscreen-button").addEventListener("click", () => this.toggleOutput());
     document.addEventListener("fullscreenchange", () => {
       if (!document.fullscreenElement && document.body.classList.contains("output-mode")) this.setOutput(false);
     });
     window.addEventListener("keydown", (e) => this.onKey(e));
+    // Space on a focused button would also click it on key-up: the instrument owns Space.
+    window.addEventListener("keyup", (e) => {
+      if (e.code === "Space" && !isTextField(e.target)) e.preventDefault();
+    });
     this.lastStatus = 0;
     this.errors = [];
     requestAnimationFrame((t) => this.loop(t));
@@ -130,11 +125,18 @@ class Instrument {
   onState() {
     this.statusLine.setEngine(this.session.engine, this.conn.connected);
     this.statusLine.setSeparator(this.session.track);
-    document.getElementById("preview-badge").hidden = !(this.session.engine && this.session.engine.preview);
+    const engine = this.session.engine;
+    const badge = document.getElementById("preview-badge");
+    badge.hidden = !(engine && engine.preview);
+    badge.title = (engine && engine.reason) || "";
+    if (engine && engine.preview && !this.previewNoted) {
+      this.previewNoted = true;
+      toast(`Preview renderer: the frames draw the controls as colour fields, no images are generated. ${engine.reason || ""}`, { ms: 7000 });
+    }
     document.getElementById("frame-empty-sub").textContent = this.session.track
       ? "starting the render loop…"
       : "no track loaded: upload one from the track menu";
-    if (typeof this.session.transport.epoch === "number") this.epoch = this.session.transport.epoch;
+    if (typeof this.session.transport.epoch === "number") this.conn.setEpoch(this.session.transport.epoch);
     this.syncOrbs();
   }
 
@@ -154,59 +156,17 @@ class Instrument {
     });
   }
 
-  onFrame(frame) {
-    if (frame.epoch < this.epoch) {
-      this.stats.stale += 1; // rendered before the latest seek or track load
-      return;
-    }
-    this.waiting.push(frame);
-    if (this.waiting.length > MAX_WAITING) {
-      this.waiting.shift(); // overflow: the oldest undecoded frame goes
-      this.pacer.dropped.overflow += 1;
-    }
-    this.pumpDecoder();
-  }
-
-  /** Decode waiting frames, skipping those already too late to be shown. */
-  pumpDecoder() {
-    while (this.waiting.length && this.decoder.inFlight < this.decoder.maxInFlight) {
-      const frame = this.waiting.shift();
-      if (this.transport.playing && (this.transport.mediaTime() - frame.mediaTimeS) * 1000 > this.pacer.lateMs) {
-        this.pacer.dropped.late += 1;
-        continue;
-      }
-      this.decoder.decode(frame.jpeg).then((bitmap) => {
-        frame.bitmap = bitmap;
-        frame.decodedMs = nowMs();
-        pushBounded(this.stats.decodeMs, frame.decodedMs - frame.receivedMs, 60);
-        if (frame.epoch < this.epoch) {
-          bitmap.close();
-          this.stats.stale += 1;
-        } else {
-          this.pacer.push(frame);
-        }
-      }, (err) => console.warn(`frame ${frame.frameNumber} could not be decoded: ${err.message}`))
-        .finally(() => this.pumpDecoder());
-    }
-  }
-
-  onMeters(m) {
-    this.meters.set(m.frame_number, m);
-    if (this.meters.size > METERS_KEPT) this.meters.delete(this.meters.keys().next().value);
-  }
-
-  /** Median receive-to-ready time plus half a display refresh: the client's render latency. */
+  /** Median receive-to-ready (decode) time plus half a display refresh: the client's render latency. */
   renderLatencyMs() {
-    const d = this.stats.decodeMs;
-    if (!d.length) return undefined;
-    return median(d) + 1000 / 120;
+    const f = this.stats.frame;
+    if (!f || f.decodeMedianMs === null) return undefined;
+    return f.decodeMedianMs + 1000 / 120;
   }
 
   loop(t) {
     requestAnimationFrame((n) => this.loop(n));
     const now = this.transport.mediaTime();
-    const frame = this.pacer.take(now, this.transport.playing);
-    if (frame) this.show(frame);
+    this.conn.setClock(now, this.transport.playing, this.transport.audio.playbackRate);
     this.stage.setClock(now, this.session.track && this.session.track.tempo_bpm);
     this.stage.tick(t);
     const pulse = this.stage.beatPulse();
@@ -218,21 +178,13 @@ class Instrument {
     }
   }
 
-  show(frame) {
-    this.stage.drawFrame(frame.bitmap);
-    frame.bitmap.close();
-    const shownMs = nowMs();
+  /** The worker drew a frame: bookkeeping, and the orbs take that frame's meters. */
+  onShown(frame) {
     this.stats.shown += 1;
-    pushBounded(this.stats.shownTimes, performance.now(), 120);
-    pushBounded(this.stats.ages, shownMs - (frame.sendTimeMs - this.conn.clockOffsetMs), 30);
-    this.stats.lastFrame = {
-      frameNumber: frame.frameNumber,
-      mediaTimeS: frame.mediaTimeS,
-      epoch: frame.epoch,
-      preview: frame.preview,
-      shownMediaTimeS: this.transport.mediaTime(),
-    };
-    const m = this.meters.get(frame.frameNumber);
+    pushBounded(this.stats.ages, frame.shownMs - (frame.sendTimeMs - this.conn.clockOffsetMs), 30);
+    this.stats.lastFrame = frame;
+    if (this.stats.shown === 1) this.stage.markHasFrame();
+    const m = frame.meters;
     if (m) {
       this.stage.setMeters(m);
       this.ensemble.setMeters(m);
@@ -241,27 +193,17 @@ class Instrument {
   }
 
   updateStatus() {
-    const times = this.stats.shownTimes;
-    const nowP = performance.now();
-    while (times.length && nowP - times[0] > 1000) times.shift();
-    const d = this.pacer.dropped;
+    const f = this.stats.frame || { fps: 0, dropped: { late: 0, overflow: 0, superseded: 0, stale: 0 } };
+    const d = f.dropped;
     this.statusLine.setStats({
-      fps: times.length,
+      fps: f.fps,
       ageMs: this.stats.ages.length ? median(this.stats.ages) : NaN,
-      dropped: {
-        client: this.pacer.droppedTotal + this.stats.stale,
-        late: d.late,
-        overflow: d.overflow,
-        superseded: d.superseded,
-        stale: this.stats.stale,
-        server: this.stats.serverDropped,
-      },
+      dropped: { ...d, client: d.late + d.overflow + d.superseded + d.stale, server: this.stats.serverDropped },
     });
   }
 
   onKey(e) {
-    const tag = (e.target && e.target.tagName) || "";
-    if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || e.metaKey || e.ctrlKey || e.altKey) return;
+    if (isTextField(e.target) || e.metaKey || e.ctrlKey || e.altKey) return;
     if (e.code === "Space") {
       e.preventDefault();
       this.transport.toggle();
@@ -289,6 +231,11 @@ class Instrument {
     }
     this.stage.layout();
   }
+}
+
+function isTextField(el) {
+  const tag = (el && el.tagName) || "";
+  return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (el && el.isContentEditable);
 }
 
 function pushBounded(arr, v, n) {

@@ -70,18 +70,19 @@ export class AudioTransport extends EventTarget {
     this.emit("change");
   }
 
-  /** Follow a transport broadcast (our own requests come back too: then nothing moves). */
+  /**
+   * Follow a transport broadcast or state. Our own requests come back too: the page already did
+   * them, and the position in the echo is older than what is playing now, so nothing moves.
+   */
   follow(t) {
     if (!this.trackId) return;
     const audio = this.audio;
-    if (typeof t.rate === "number" && Math.abs(audio.playbackRate - t.rate) > 1e-3) audio.playbackRate = t.rate;
-    const newEpoch = typeof t.epoch === "number" && t.epoch !== this.epoch;
     if (typeof t.epoch === "number") this.epoch = t.epoch;
-    if (typeof t.position_s === "number" && (newEpoch || Math.abs(audio.currentTime - t.position_s) > FOLLOW_TOLERANCE_S)) {
-      if (Math.abs(audio.currentTime - t.position_s) > 0.02) {
-        audio.currentTime = t.position_s;
-        this.emit("seek");
-      }
+    if (t.by && t.by === this.session.clientId) return;
+    if (typeof t.rate === "number" && Math.abs(audio.playbackRate - t.rate) > 1e-3) audio.playbackRate = t.rate;
+    if (typeof t.position_s === "number" && Math.abs(audio.currentTime - t.position_s) > FOLLOW_TOLERANCE_S) {
+      audio.currentTime = t.position_s;
+      this.emit("seek");
     }
     if (t.playing && audio.paused) this.startAudio();
     else if (t.playing === false && !audio.paused) audio.pause();

@@ -19,17 +19,18 @@ const GROUPS = [
   ["Derived", () => true],
 ];
 
-/** The link targets a track offers: its analysis's own list when present, else the standard set. */
+/** The link targets a track offers (`track.stems` from the server), else the standard set. */
 export function linkTargets(track) {
   const a = track && track.analysis;
-  let names = null;
-  if (a) {
+  let names = track && Array.isArray(track.stems) ? [...track.stems] : null;
+  if (!names && a) {
     const raw = a.link_targets || a.stems;
     if (Array.isArray(raw)) names = raw.map((s) => (typeof s === "string" ? s : s.name)).filter(Boolean);
     else if (raw && typeof raw === "object") names = Object.keys(raw);
   }
   if (!names || !names.length) names = STANDARD_TARGETS;
-  return names;
+  // The full mix reads best last, with the derived signals.
+  return [...names.filter((n) => n !== "global"), ...names.filter((n) => n === "global")];
 }
 
 /** [{group, targets: [{name, label, color}]}] in display order. */

@@ -49,7 +49,7 @@ function draw({ t, meters, settings: s, frameNumber, size: SIZE }) {
   BLOCK_NAMES.forEach((name, i) => {
     const b = s.blocks[name];
     if (!b.enabled) return;
-    const mask = b.spatial.mask || presetMask(b.spatial.preset);
+    const mask = b.spatial.preset === "custom" && b.spatial.mask ? b.spatial.mask : presetMask(b.spatial.preset);
     const [r, gC, bC] = hexToRgb(sourceColor(b.link_target));
     const amt = Math.min(1, Math.abs(meters.blocks[i].strength) / 40);
     const img = maskCtx.createImageData(MASK_SIZE, MASK_SIZE);

@@ -45,7 +45,6 @@ export class MockServer {
       settings.blocks[n].feature_id = feats[i];
     });
     settings.blocks["mid.0"].spatial.preset = "center";
-    settings.blocks["mid.0"].spatial.mask = presetMask("center");
     settings.blocks["up.0.1"].enabled = false;
     settings.prompt.a = "a cathedral of light, volumetric fog";
     settings.prompt.b = "neon jungle at night, rain";
@@ -148,11 +147,12 @@ export class MockServer {
         const name = typeof msg.block === "number" ? BLOCK_NAMES[msg.block] : msg.block;
         const sp = this.settings.blocks[name] && this.settings.blocks[name].spatial;
         if (!sp) return this.error(client, "invalid_value", `unknown block ${msg.block}`, id);
+        // As the server: a preset keeps the drawn mask; a stroke starts from the mask in use.
+        const inUse = sp.preset === "custom" && sp.mask ? sp.mask : presetMask(sp.preset);
         if (msg.preset) {
           sp.preset = msg.preset;
-          sp.mask = presetMask(msg.preset);
         } else if (msg.cells) {
-          sp.mask = sp.mask || presetMask(sp.preset);
+          sp.mask = inUse.map((row) => row.slice());
           for (const [r, c, v] of msg.cells) sp.mask[r][c] = v;
           sp.preset = "custom";
         } else if (msg.mask) {

@@ -89,7 +89,7 @@ export class BlockPanel {
       },
       onPreset: (name) => {
         this.ensureManual();
-        this.session.mask(BLOCKS[this.index].name, { preset: name }, { mask: presetMask(name), preset: name });
+        this.session.mask(BLOCKS[this.index].name, { preset: name }, { preset: name });
       },
     });
     const spaceSection = section("Space", null, row("Mask", this.spatialMode.el), h("div", { style: { marginTop: "10px" } }, this.painter.el));
@@ -235,7 +235,8 @@ export class BlockPanel {
 
     this.spatialMode.set(b.spatial.mode);
     this.spatialMode.setDisabled(!manual);
-    const mask = b.spatial.mask || presetMask(b.spatial.preset === "custom" ? "fill" : b.spatial.preset);
+    // A preset shows its own cells; the drawn mask (kept by the server) shows under "custom".
+    const mask = b.spatial.preset === "custom" && b.spatial.mask ? b.spatial.mask : presetMask(b.spatial.preset);
     this.painter.setColor(color);
     this.painter.setMask(mask, b.spatial.preset);
     if (b.spatial.mode === "pitch") {

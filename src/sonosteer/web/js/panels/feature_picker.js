@@ -48,8 +48,9 @@ export class FeaturePicker {
       if (e.key === "Enter") {
         const id = parseDirectId(this.search.value, this.nFeatures);
         if (id !== null) {
+          clearTimeout(this.searchTimer);
           this.search.value = "";
-          this.setQuery("");
+          this.query = "";
           this.pick(id);
         }
       }
@@ -95,11 +96,14 @@ export class FeaturePicker {
   }
 
   pick(id) {
-    if (id === this.featureId) return;
-    this.featureId = id;
-    this.renderCard();
-    this.markCurrent();
-    this.onPick(id);
+    if (id !== this.featureId) {
+      this.featureId = id;
+      this.renderCard();
+      this.onPick(id);
+    }
+    // Outside a search, the list follows the pick: its neighbourhood, centred on it.
+    if (!this.query && !this.categorySelect.value && !this.items.some((f) => f.id === id)) this.refresh();
+    else this.markCurrent();
   }
 
   setQuery(q) {

@@ -1,7 +1,7 @@
 // The top bar's menus: tracks (load one, upload a new one with upload and analysis progress,
 // delete) and scenes (save the whole instrument state by name, load, delete).
 
-import { dismissOnOutside, formatTime, h, toast } from "../ui/dom.js";
+import { dismissOnOutside, fill, formatTime, h, toast } from "../ui/dom.js";
 
 export class TrackMenu {
   constructor(anchor, { api, session }) {
@@ -157,7 +157,7 @@ export class TrackMenu {
     const drop = h("div", { class: "upload-drop", id: "upload-drop", onclick: () => this.fileInput.click() },
       h("div", { style: { color: "var(--text)", fontWeight: "560" } }, "Upload a track"),
       h("div", { class: "hint" }, "click or drop audio here · wav flac ogg opus mp3"));
-    this.menu.replaceChildren(
+    fill(this.menu,
       h("div", { class: "menu-title" }, "Library"),
       items.length ? items : h("div", { class: "menu-empty" }, "No tracks yet."),
       jobs.length ? [h("div", { class: "menu-sep" }), h("div", { class: "menu-title" }, "Analysing"), jobs] : null,
@@ -259,7 +259,7 @@ export class SceneMenu {
             }
           },
         }, "✕")));
-    this.menu.replaceChildren(
+    fill(this.menu,
       h("div", { class: "menu-title" }, "Save the instrument"),
       h("div", { class: "menu-row" }, input, h("button", { type: "button", class: "btn primary", id: "scene-save", onclick: save }, "Save")),
       h("div", { class: "menu-sep" }),

@@ -33,7 +33,7 @@ export class StatusLine {
     const preview = engine.preview || engine.kind === "preview";
     tag.className = `engine-tag ${preview ? "preview" : "sdxl"}`;
     tag.textContent = preview ? "PREVIEW" : "SDXL-TURBO";
-    tag.title = engine.label || engine.kind;
+    tag.title = [engine.label || engine.kind, engine.reason].filter(Boolean).join("\n");
   }
 
   setSeparator(track) {

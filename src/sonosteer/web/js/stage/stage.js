@@ -19,8 +19,6 @@ export class Stage {
     this.root = root;
     this.blocks = blocks;
     this.frameWrap = root.querySelector("#frame-wrap");
-    this.frameCanvas = root.querySelector("#frame");
-    this.frameCtx = this.frameCanvas.getContext("2d");
     this.tendrilCanvas = root.querySelector("#tendrils");
     this.orbCanvas = root.querySelector("#orbs");
     this.labelsEl = root.querySelector("#orb-labels");
@@ -155,13 +153,8 @@ export class Stage {
     if (tempoBpm) this.tempoBpm = tempoBpm;
   }
 
-  /** Show a decoded frame (ImageBitmap) in the image rectangle. */
-  drawFrame(bitmap) {
-    if (this.frameCanvas.width !== bitmap.width || this.frameCanvas.height !== bitmap.height) {
-      this.frameCanvas.width = bitmap.width;
-      this.frameCanvas.height = bitmap.height;
-    }
-    this.frameCtx.drawImage(bitmap, 0, 0);
+  /** The first frame is on screen (the frame worker draws into #frame). */
+  markHasFrame() {
     this.frameWrap.classList.add("has-frame");
   }
 

@@ -21,6 +21,13 @@ export function h(tag, props = {}, ...children) {
   return el;
 }
 
+/** Replace an element's children; arrays are flattened and null / false skipped, as in h(). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;
