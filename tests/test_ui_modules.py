@@ -173,3 +173,12 @@ def test_mask_presets_cover_the_documented_regions(page):
     assert rows_lit["center"] == list(range(4, 12))
     assert rows_lit["fill"] == list(range(16)) and rows_lit["clear"] == []
     assert all(all(v in (0, 1) for v in row) and len(row) == 16 for mask in out.values() for row in mask)
+
+
+def test_mock_schema_is_the_bridges():
+    """The mock server builds its settings from a copy of the bridge's schema: keep them equal."""
+    settings = pytest.importorskip("sonosteer.bridge.settings", reason="the bridge's settings are not in this checkout")
+    copy = json.loads((WEB_ROOT / "js" / "mock" / "settings_schema.json").read_text())
+    assert copy == json.loads(json.dumps(settings.settings_schema())), (
+        "regenerate src/sonosteer/web/js/mock/settings_schema.json from sonosteer.bridge.settings.settings_schema()"
+    )

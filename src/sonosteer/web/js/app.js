@@ -186,7 +186,12 @@ class Instrument {
     if (this.stats.shown === 1) this.stage.markHasFrame();
     const m = frame.meters;
     if (m) {
-      this.stage.setMeters(m);
+      const blocks = (this.session.settings && this.session.settings.blocks) || {};
+      const spans = BLOCKS.map((b) => {
+        const st = blocks[b.name] && blocks[b.name].stage;
+        return st ? Math.max(Math.abs(st.left), Math.abs(st.right), 1e-6) : 30;
+      });
+      this.stage.setMeters(m, spans);
       this.ensemble.setMeters(m);
       this.globalPanel.setLive({ blend: m.prompt_blend, angle: m.noise_angle_rad });
     }

@@ -257,8 +257,7 @@ export class MockServer {
       const m = this.meters.sample(b.link_target, t);
       const intensity = b.enabled && b.link_target ? m.energy_smooth : 0;
       const strength = b.stage.home + intensity * (b.stage.right - b.stage.home);
-      const span = Math.max(Math.abs(b.stage.left), Math.abs(b.stage.right), 1e-6);
-      return { ...m, strength, strength_norm: strength / span };
+      return { ...m, strength };
     });
     const energy = blocks.reduce((a, b) => a + b.energy_smooth, 0) / blocks.length;
     const blend = p.mode === "slider" ? p.blend : Math.min(1, energy * 1.4);

@@ -23,7 +23,17 @@ export class GlobalPanel {
 
     // Prompt destinations.
     this.aText = h("textarea", { class: "input", rows: 2, placeholder: "Prompt A", spellcheck: false, id: "prompt-a" });
-    this.aFrozen = h("div", { class: "frozen-chip", hidden: true });
+    this.aFrozen = h("div", { class: "frozen-chip", hidden: true, title: "Click to replace A with a new prompt" });
+    this.aFrozen.addEventListener("click", () => {
+      this.editingA = true;
+      this.render();
+      this.aText.value = "";
+      this.aText.focus();
+    });
+    this.aText.addEventListener("blur", () => {
+      this.editingA = false;
+      setTimeout(() => this.render());
+    });
     this.bText = h("textarea", { class: "input", rows: 2, placeholder: "Prompt B", spellcheck: false, id: "prompt-b" });
     commitOnEnter(this.aText, (v) => session.set("/prompt/a", v));
     commitOnEnter(this.bText, (v) => session.set("/prompt/b", v));
@@ -105,11 +115,11 @@ export class GlobalPanel {
     const s = this.session.settings;
     if (!s) return;
     const p = s.prompt;
-    const frozen = p.a && typeof p.a === "object";
+    const frozen = p.a && typeof p.a === "object" && !this.editingA;
     this.aFrozen.hidden = !frozen;
     this.aText.hidden = frozen;
     if (frozen) this.aFrozen.replaceChildren(h("b", {}, "Frozen blend"), h("br"), describeDestination(p.a));
-    if (document.activeElement !== this.aText && !frozen) this.aText.value = p.a || "";
+    if (document.activeElement !== this.aText && !frozen && typeof p.a === "string") this.aText.value = p.a;
     if (document.activeElement !== this.bText) this.bText.value = p.b || "";
     this.mode.set(p.mode);
     this.blend.set(p.blend);

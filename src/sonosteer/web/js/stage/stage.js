@@ -96,7 +96,7 @@ export class Stage {
     this.imageRect = { x: left, y: top, w: size, h: size };
     Object.assign(this.frameWrap.style, { left: `${left}px`, top: `${top}px`, width: `${size}px`, height: `${size}px` });
     const below = h - (top + size);
-    this.heart = { x: w / 2, y: top + size + Math.max(46, below * 0.5), size: Math.max(16, Math.min(26, size * 0.036)) };
+    this.heart = { x: w / 2, y: top + size + Math.max(46, below * 0.5), size: Math.max(18, Math.min(30, size * 0.042)) };
     this.orbRadius = Math.max(28, Math.min(50, gutter * 0.3, h * 0.05));
     this.physics.layout(w, h, [
       { kind: "rect", x: left - 6, y: top - 6, w: size + 12, h: size + 12 },
@@ -109,7 +109,7 @@ export class Stage {
       [w - gx, top + size * 0.74],
       [w - gx, top + size * 0.28],
     ];
-    this.orbs.forEach((orb, i) => this.physics.ensureOrb(orb.id, homes[i][0], homes[i][1], this.orbRadius * 0.92));
+    this.orbs.forEach((orb, i) => this.physics.ensureOrb(orb.id, homes[i][0], homes[i][1], this.orbRadius * 1.15));
   }
 
   /** Update what an orb shows: its colour (linked stem), whether it blooms, its caption. */
@@ -131,10 +131,11 @@ export class Stage {
   }
 
   /**
-   * Per-frame audio meters from the server (the `meters` message of the shown frame):
-   * {beat_phase, blocks: [{energy_smooth, envelope, flash, transient, strength_norm}]}.
+   * Per-frame audio meters from the server (the `meters` message of the shown frame, see
+   * README.md): {beat_phase, blocks: [{energy_smooth, envelope, flash, transient, strength}]};
+   * spans[i]: the block's largest |stage bound|, to bring strength to 0..1.
    */
-  setMeters(meters) {
+  setMeters(meters, spans = []) {
     if (!meters) return;
     if (typeof meters.beat_phase === "number") this.beatPhase = meters.beat_phase;
     (meters.blocks || []).forEach((m, i) => {
@@ -143,7 +144,7 @@ export class Stage {
       orb.target.energy = clamp01(m.energy_smooth);
       orb.target.envelope = clamp01(m.envelope ?? m.energy_smooth);
       orb.target.flash = clamp01(Math.max(m.flash || 0, m.transient || 0));
-      orb.target.strength = clamp01(Math.abs(m.strength_norm || 0));
+      orb.target.strength = clamp01(Math.abs(m.strength || 0) / (spans[i] || 30));
       if (m.transient > 0.5 && orb.enabled) this.physics.kick(orb.id, 0.6 + 1.2 * orb.target.energy);
     });
   }
@@ -197,7 +198,7 @@ export class Stage {
     this.tendrils.draw(drawn, heart, timeS, this.dpr);
     if (this.orbRenderer) this.orbRenderer.draw(drawn, timeS, this.dpr);
     drawn.forEach((orb, i) => {
-      this.labels[i].style.transform = `translate(${orb.x}px, ${orb.y + this.orbRadius * 1.22}px)`;
+      this.labels[i].style.transform = `translate(${orb.x}px, ${orb.y + this.orbRadius * 1.3}px)`;
       this.labels[i].classList.toggle("selected", i === this.selected);
     });
   }
