@@ -61,10 +61,27 @@ def test_pacer_shows_newest_due_frame_and_counts_superseded(page):
     assert out == {"shown": 3, "dropped": {"late": 0, "overflow": 0, "superseded": 2}, "left": 0}
 
 
+def test_pacer_never_steps_back_in_media_time_while_playing(page):
+    out = run(page, "stage/frame_pacer.js", """
+        const p = new m.FramePacer({ lateMs: 50 });
+        p.push({ frameNumber: 1, mediaTimeS: 1.065 });
+        const first = p.take(1.07, true);
+        p.push({ frameNumber: 2, mediaTimeS: 1.054 });  // rendered with a shorter lookahead
+        p.push({ frameNumber: 3, mediaTimeS: 1.090 });
+        const older = p.take(1.08, true);
+        const next = p.take(1.095, true);
+        p.flush();                                      // a seek: any time may follow
+        p.push({ frameNumber: 4, mediaTimeS: 0.5 });
+        const afterSeek = p.take(0.51, true);
+        return [first.frameNumber, older, next.frameNumber, afterSeek.frameNumber, p.dropped.superseded];
+    """)
+    assert out == [1, None, 3, 4, 1]
+
+
 def test_pacer_overflow_drops_oldest_down_to_target_depth(page):
     out = run(page, "stage/frame_pacer.js", """
         const p = new m.FramePacer({ lateMs: 50, maxDepth: 4, targetDepth: 2 });
-        for (let n = 1; n <= 5; n++) p.push({ frameNumber: n, mediaTimeS: 20 + n });  // out-of-order safe
+        for (let n = 1; n <= 5; n++) p.push({ frameNumber: n, mediaTimeS: 20 + n });
         return { kept: p.queue.map((f) => f.frameNumber), dropped: p.dropped.overflow };
     """)
     # The 5th push overflows a depth of 4: the oldest go until 2 remain.

@@ -1,6 +1,7 @@
 // The client-side frame consumer ("ruthless" pacing): frames are shown when the audio reaches
 // the media time they were rendered for. Frames more than `lateMs` late are dropped, early ones
-// are held, and when the queue overflows the oldest are dropped down to a target depth.
+// are held, and when the queue overflows the oldest are dropped down to a target depth. While
+// playing, the picture never steps back in media time (the server's lookahead varies a little).
 
 export class FramePacer {
   constructor({ lateMs = 50, maxDepth = 8, targetDepth = 3 } = {}) {
@@ -8,6 +9,7 @@ export class FramePacer {
     this.maxDepth = maxDepth;
     this.targetDepth = targetDepth;
     this.queue = [];  // sorted by mediaTimeS
+    this.shownMediaTimeS = -Infinity;
     this.dropped = { late: 0, overflow: 0, superseded: 0 };
   }
 
@@ -29,8 +31,9 @@ export class FramePacer {
 
   /**
    * The frame to show at audio time nowS, or null to keep the current one.
-   * While playing: the newest frame already due, unless it is more than lateMs late; frames
-   * it supersedes are dropped. While paused the clock stands still, so the newest frame wins.
+   * While playing: the newest frame already due, unless it is more than lateMs late or older
+   * than the frame on screen; frames it supersedes are dropped. While paused the clock stands
+   * still, so the newest frame wins.
    */
   take(nowS, playing) {
     if (!playing) {
@@ -38,6 +41,7 @@ export class FramePacer {
       const newest = this.queue.pop();
       for (const f of this.queue) release(f);
       this.queue.length = 0;
+      this.shownMediaTimeS = newest.mediaTimeS;
       return newest;
     }
     let chosen = null;
@@ -48,12 +52,18 @@ export class FramePacer {
         release(f);
         continue;
       }
+      if (f.mediaTimeS < this.shownMediaTimeS) {
+        this.dropped.superseded += 1; // older than the picture already on screen
+        release(f);
+        continue;
+      }
       if (chosen) {
-        this.dropped.superseded += 1;
+        this.dropped.superseded += 1; // overtaken by a newer due frame
         release(chosen);
       }
       chosen = f;
     }
+    if (chosen) this.shownMediaTimeS = chosen.mediaTimeS;
     return chosen;
   }
 
@@ -61,6 +71,7 @@ export class FramePacer {
   flush() {
     for (const f of this.queue) release(f);
     this.queue.length = 0;
+    this.shownMediaTimeS = -Infinity;
   }
 }
 

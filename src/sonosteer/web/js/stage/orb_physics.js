@@ -124,7 +124,9 @@ export class OrbPhysics {
         y: (home.y - body.position.y) * HOME_STIFFNESS * body.mass * dt,
       });
     }
-    Engine.update(this.engine, dt);
+    // Matter.js is stable at steps up to one 60 Hz frame: a slow frame is split into substeps.
+    const n = Math.ceil(dt / (1000 / 60));
+    for (let i = 0; i < n; i++) Engine.update(this.engine, dt / n);
   }
 
   position(id) {

@@ -145,7 +145,10 @@ export class Stage {
       orb.target.envelope = clamp01(m.envelope ?? m.energy_smooth);
       orb.target.flash = clamp01(Math.max(m.flash || 0, m.transient || 0));
       orb.target.strength = clamp01(Math.abs(m.strength || 0) / (spans[i] || 30));
-      if (m.transient > 0.5 && orb.enabled) this.physics.kick(orb.id, 0.6 + 1.2 * orb.target.energy);
+      // A hit kicks the orb once, on the transient's rising edge (a paused frame repeats it).
+      const hit = m.transient > 0.5;
+      if (hit && !orb.lastHit && orb.enabled) this.physics.kick(orb.id, 0.6 + 1.2 * orb.target.energy);
+      orb.lastHit = hit;
     });
   }
 
