@@ -15,6 +15,12 @@ $(BIN)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
+	# Pitch models that ship their weights: installed without their pinned deps (pesto-pitch wants
+	# torchaudio, which breaks beside CPU torch; basic-pitch wants tensorflow). Their real runtime
+	# deps are in pyproject.toml.
+	$(BIN)/pip install -q --no-deps "pesto-pitch==2.0.1" "basic-pitch==0.4.0"
+	# clip-anytorch ships CLIP's BPE vocabulary for the engine's tokenizer test fixtures; --no-deps: no torchvision
+	$(BIN)/pip install -q --no-deps "clip-anytorch==2.6.0"
 	touch $@
 
 install: $(BIN)/.installed

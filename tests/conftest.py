@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MUSIC_DIR = REPO_ROOT.parent / "shared" / "testdata" / "music"
+MUSIC_DIR = Path(os.environ.get("SONOSTEER_TEST_MUSIC", REPO_ROOT.parent / "shared" / "testdata" / "music"))
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +38,11 @@ def run_sonosteer(*args: str, timeout: float = 300, **kwargs) -> "subprocess.Com
     return subprocess.run(
         [sys.executable, "-m", "sonosteer", *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Tiny SDXL-Turbo / TAESD / SAE weights in the real on-disk formats (tests/engine_fixtures.py)."""
+    from engine_fixtures import write_tiny_weights
+
+    return write_tiny_weights(tmp_path_factory.mktemp("tiny-weights"))

@@ -10,6 +10,9 @@ import sys
 # subparser groups for top-level commands and `sonosteer bench <target>`. Registration must
 # stay cheap (no torch import); heavy imports happen inside the command functions.
 COMMAND_MODULES = (
+    "sonosteer.audio.commands",
+    "sonosteer.bridge.commands",
+    "sonosteer.engine.commands",
 )
 
 

@@ -55,12 +55,28 @@ PAIR_CHANNELS: dict[str, ChannelSpec] = {
 GLOBAL_CHANNELS: dict[str, ChannelSpec] = {
     "tension": ChannelSpec("norm", 0.0, 1.0, "harmonic tension of the mix: roughness and tonal distance combined"),
     "beat_phase": ChannelSpec("norm", 0.0, 1.0, "position inside the current beat, 0 on the beat"),
+    # Added by the analysis (schema stays 1: new channels only).
+    "bar_phase": ChannelSpec("norm", 0.0, 1.0, "position inside the current bar, 0 on the downbeat"),
 }
 
 SEPARATED_STEMS = ("bass", "drums", "vocals", "other")
 VIRTUAL_STEMS = ("drums_low", "drums_mid", "drums_high", "other_mid", "other_high")
 GLOBAL_STEM = "global"
 """The full mix; carries CORE_CHANNELS plus GLOBAL_CHANNELS."""
+
+# Added by the analysis (all carry CORE_CHANNELS; see audio/stems.py for parents and labels):
+HPSS_STEMS = (
+    "bass_harmonic", "drums_percussive", "drums_harmonic", "vocals_harmonic",
+    "other_harmonic", "other_percussive", "global_harmonic", "global_percussive",
+)
+"""Median-filter HPSS parts of a separated stem or of the mix (manifest kind 'hpss')."""
+TENSION_STEM = "tension"
+"""Derived link target: its envelope/energy channels follow the tension curve, pitch_normalized = tension."""
+COUPLED_STEMS = SEPARATED_STEMS + VIRTUAL_STEMS
+"""PAIR_CHANNELS exist for every pair of these 9 stems (36 pairs), under pair_group(a, b)."""
+# Percussive stems (>70 % percussive energy) carry zeros in pitch, chroma, roughness and
+# tonal_distance (manifest: stems[s].harmonic_features = false). Derived stems inherit pitch from
+# their parent (stems[s].pitch_from); global carries the vocals/lead pitch.
 
 
 def pair_key(a: str, b: str) -> str:

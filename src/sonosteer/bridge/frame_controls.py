@@ -13,6 +13,37 @@ import numpy as np
 from sonosteer.blocks import BLOCKS, MASK_SIZE
 
 
+@dataclass(frozen=True)
+class PromptBlend:
+    """A prompt point between two others: SLERP(embed(a), embed(b), t), t in [0, 1].
+
+    Loading a new destination freezes the current blend as the new prompt A, so `a` may itself
+    be a PromptBlend (a short chain; the bridge collapses t = 0 / t = 1 and caps the depth). The
+    engine resolves a PromptBlend once, when it first sees it (it is hashable: use it as a cache
+    key), with `sonosteer.bridge.slerp.resolve_prompt` or the same formula in torch, and then
+    SLERPs the cached A and B embeddings every frame. The formula is `sonosteer.bridge.slerp.slerp`.
+    """
+
+    a: str | PromptBlend
+    b: str | PromptBlend
+    t: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.t <= 1.0:
+            raise ValueError(f"PromptBlend.t must be in [0, 1], got {self.t}")
+
+    @property
+    def depth(self) -> int:
+        """Number of nested blends (1 for a blend of two plain prompts)."""
+        da = self.a.depth if isinstance(self.a, PromptBlend) else 0
+        db = self.b.depth if isinstance(self.b, PromptBlend) else 0
+        return 1 + max(da, db)
+
+
+PromptRef = str | PromptBlend
+"""A prompt the engine can embed: plain text, or a frozen blend of two prompt refs."""
+
+
 def full_mask() -> np.ndarray:
     """A 16x16 mask of ones: steer everywhere."""
     return np.ones((MASK_SIZE, MASK_SIZE), dtype=np.float32)
@@ -39,7 +70,10 @@ class FrameControls:
     """Everything the engine needs for one frame.
 
     blocks: one BlockControls per steered block, in `sonosteer.blocks.BLOCKS` order.
-    prompt_a / prompt_b: the two prompt destinations; prompt_blend in [0, 1] is the SLERP position.
+    prompt_a / prompt_b: the two prompt destinations; prompt_blend in [0, 1] is the SLERP position
+        (`sonosteer.bridge.slerp.slerp`, along the embedding's last axis). prompt_a may be a
+        PromptBlend (a frozen earlier blend); it changes only when a destination is loaded.
+    Masks may be shared, read-only arrays: copy them into the engine's buffer, never write to them.
     seed_a / seed_b: seeds of the two noise tensors; noise_angle_rad is the circular-walk angle,
         noise = cos(angle) * noise_a + sin(angle) * noise_b.
     media_time_s: the audio time this frame is rendered for.
@@ -47,7 +81,7 @@ class FrameControls:
     """
 
     blocks: list[BlockControls] = field(default_factory=lambda: [BlockControls() for _ in BLOCKS])
-    prompt_a: str = ""
+    prompt_a: PromptRef = ""
     prompt_b: str = ""
     prompt_blend: float = 0.0
     seed_a: int = 0
@@ -67,6 +101,9 @@ class FrameControls:
                 )
             if not np.isfinite(bc.strength):
                 raise ValueError(f"block {block.short_name}: strength must be finite, got {bc.strength}")
+        for name, ref in (("prompt_a", self.prompt_a), ("prompt_b", self.prompt_b)):
+            if not isinstance(ref, (str, PromptBlend)):
+                raise ValueError(f"{name} must be a str or PromptBlend, got {type(ref).__name__}")
         if not 0.0 <= self.prompt_blend <= 1.0:
             raise ValueError(f"prompt_blend must be in [0, 1], got {self.prompt_blend}")
         if not np.isfinite(self.noise_angle_rad):

@@ -1,0 +1,219 @@
+"""`sonosteer bench engine`: per-frame time of the steered one-step generator, eager and compiled.
+
+Builds the full-size SDXL-Turbo UNet and TAESDXL architectures from their published configs with
+random weights (timing does not depend on weight values), random unit SAE directions and random
+prompt conditioning, so it needs no weights files. `--tiny` runs the tiny architecture instead
+(a CPU smoke test). Prints a table and appends it to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import zlib
+from typing import Callable
+
+import numpy as np
+import torch
+
+from sonosteer.bench_report import append_benchmark
+from sonosteer.blocks import BLOCKS
+from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.engine.architectures import (
+    SDXL_SEQUENCE_LENGTH,
+    SDXL_TURBO_UNET_CONFIG,
+    TAESDXL_CONFIG,
+    TINY_TAESD_CONFIG,
+    TINY_UNET_CONFIG,
+    pooled_width,
+)
+from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.loading import EngineParts
+from sonosteer.engine.prompts import PromptEmbedding
+from sonosteer.engine.sae import BlockSae
+from sonosteer.engine.settings import EngineSettings
+from sonosteer.engine.steered_engine import SteeredEngine
+
+
+class RandomConditioning:
+    """Prompt -> random conditioning of SDXL's shapes, seeded by the prompt text (benchmark only)."""
+
+    def __init__(self, context: int, pooled: int, device: torch.device):
+        self.context, self.pooled, self.device = context, pooled, device
+
+    def __call__(self, prompt: str) -> PromptEmbedding:
+        gen = torch.Generator().manual_seed(zlib.crc32(prompt.encode()))
+        tokens = torch.randn(1, SDXL_SEQUENCE_LENGTH, self.context, generator=gen)
+        return PromptEmbedding(tokens.to(self.device), torch.randn(1, self.pooled, generator=gen).to(self.device))
+
+
+def random_saes(d_model: int, n_features: int) -> dict[str, BlockSae]:
+    """Unit random directions and mean activations in the published range (~9..68) for the four blocks."""
+    saes = {}
+    for i, block in enumerate(BLOCKS):
+        gen = torch.Generator().manual_seed(i)
+        directions = torch.randn(n_features, d_model, generator=gen)
+        directions /= directions.norm(dim=1, keepdim=True)
+        mean = 9.0 + 59.0 * torch.rand(n_features, generator=gen, dtype=torch.float64)
+        saes[block.short_name] = BlockSae(block, None, directions, mean.numpy(), frozenset(), 10)
+    return saes
+
+
+def random_parts(tiny: bool, device: torch.device, dtype: torch.dtype) -> EngineParts:
+    """The steered engine's parts with random weights: full-size SDXL-Turbo + TAESDXL, or the tiny ones."""
+    from diffusers import AutoencoderTiny, UNet2DConditionModel  # noqa: PLC0415
+
+    unet_config = TINY_UNET_CONFIG if tiny else SDXL_TURBO_UNET_CONFIG
+    previous_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # initialise in place on the device, in the final dtype (no 10 GB fp32 copy)
+    try:
+        with torch.device(device):
+            unet = UNet2DConditionModel(**unet_config).eval().requires_grad_(False)
+            decoder = AutoencoderTiny(**(TINY_TAESD_CONFIG if tiny else TAESDXL_CONFIG)).eval().requires_grad_(False)
+    finally:
+        torch.set_default_dtype(previous_dtype)
+    channels = unet_config["block_out_channels"][-1]
+    return EngineParts(
+        unet=unet,
+        decoder=decoder,
+        prompt_encoder=RandomConditioning(unet_config["cross_attention_dim"], pooled_width(unet_config), device),
+        saes=random_saes(channels, 48 if tiny else 5120),
+        description=("tiny" if tiny else "full-size") + " SDXL-Turbo architecture, random weights",
+    )
+
+
+def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return float(np.median(samples_ms)), float(np.percentile(samples_ms, 99))
+
+
+def _timed(step: Callable[[], None], frames: int, sync: Callable[[], None]) -> list[float]:
+    times = []
+    for _ in range(frames):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _controls_for(frame: int, base: FrameControls) -> FrameControls:
+    """A bridge-like frame: strengths move every frame, features stay (the common, cheap path)."""
+    for i, bc in enumerate(base.blocks):
+        bc.strength = 2.0 + math.sin(0.1 * frame + i)
+    base.prompt_blend = 0.5 + 0.5 * math.sin(0.05 * frame)
+    base.noise_angle_rad = 0.02 * frame
+    base.frame_index = frame
+    return base
+
+
+def run(args: argparse.Namespace) -> list[list[object]]:
+    """Run the benchmark described by parsed `args`; returns the table rows (also printed and appended)."""
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    cuda = device.type == "cuda"
+    compile_ = (not args.no_compile) if cuda else bool(args.compile)
+    settings = EngineSettings(
+        height=args.size,
+        width=args.size,
+        device=str(device),
+        compile=compile_,
+        compile_backend=args.backend,
+        channels_last=args.channels_last,
+        attention=args.attention,
+    )
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    build_start = time.perf_counter()
+    parts = random_parts(args.tiny, device, dtype)
+    engine = SteeredEngine(parts, settings)
+    build_s = time.perf_counter() - build_start
+    controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
+    for i, (bc, sae) in enumerate(zip(controls.blocks, parts.saes.values())):
+        bc.feature_id = (100 + 7 * i) % sae.n_features
+    engine.apply(controls)
+    host = torch.empty((args.size, args.size, 3), dtype=torch.uint8, pin_memory=cuda)
+    frame_no = iter(range(10**9))
+    rows: list[list[object]] = []
+
+    def eager_frame() -> None:
+        engine.apply(_controls_for(next(frame_no), controls))
+        with torch.no_grad():
+            host.copy_(engine.generator(), non_blocking=True)
+
+    with torch.no_grad():
+        x0 = engine.generator.denoise()
+    if not args.skip_eager:
+        for _ in range(args.warmup_frames):
+            eager_frame()
+        sync()
+        rows.append(["eager frame (apply + generate + copy)", *_percentiles(_timed(eager_frame, args.frames, sync)), "ms"])
+        with torch.no_grad():
+            unet_ms = _timed(lambda: engine.generator.denoise(), args.frames, sync)
+            decode_ms = _timed(lambda: engine.generator.decode(x0), args.frames, sync)
+        rows.append(["eager UNet (prompt blend, noise, UNet, Euler step)", *_percentiles(unet_ms), "ms"])
+        rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
+
+    if compile_:
+        engine.warmup()
+        rows.append(["compile + CUDA graph capture (warm-up)", engine.warmup_s, engine.warmup_s, "s"])
+        apply_ms, gpu_ms, d2h_ms = [], [], []
+
+        def compiled_frame() -> None:
+            engine.apply(_controls_for(next(frame_no), controls))
+            engine.render()
+            apply_ms.append(engine.last_timings_ms["apply"])
+            gpu_ms.append(engine.last_timings_ms["gpu"])
+            d2h_ms.append(engine.last_timings_ms["d2h"])
+
+        for _ in range(args.warmup_frames):
+            compiled_frame()
+        for samples in (apply_ms, gpu_ms, d2h_ms):
+            samples.clear()
+        rows.append(["compiled frame (apply + render)", *_percentiles(_timed(compiled_frame, args.frames, sync)), "ms"])
+        rows.append(["  apply() on the host", *_percentiles(apply_ms), "ms"])
+        rows.append(["  generator graph on the GPU", *_percentiles(gpu_ms), "ms"])
+        rows.append(["  device-to-host copy (pinned)", *_percentiles(d2h_ms), "ms"])
+        if cuda and args.backend == "inductor":
+            decode = torch.compile(engine.generator.decode, fullgraph=True, dynamic=False, mode="reduce-overhead")
+            static_x0 = x0.clone()
+
+            def compiled_decode() -> None:
+                torch.compiler.cudagraph_mark_step_begin()
+                decode(static_x0)
+
+            for _ in range(3):
+                compiled_decode()
+            dec = _percentiles(_timed(compiled_decode, args.frames, sync))
+            rows.append(["  compiled decode alone (UNet part = graph - decode)", *dec, "ms"])
+        engine.apply(_controls_for(args.frames + 10**6, controls))
+        compiled = engine.render().astype(np.int16)
+        with torch.no_grad():
+            eager = engine.generator().cpu().numpy().astype(np.int16)
+        diff = np.abs(compiled - eager)
+        rows.append(["compiled vs eager frame, max / mean abs diff", float(diff.max()), float(diff.mean()), "uint8"])
+    else:
+        apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
+        rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
+    if cuda:
+        peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.memory_reserved() / 2**30
+        rows.append(["peak GPU memory allocated / reserved", peak_gib, reserved_gib, "GiB"])
+    rows.append(["build (random weights)", build_s, build_s, "s"])
+    method = (
+        f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
+        f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
+        f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
+        f"attention={settings.attention}, "
+        f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
+    )
+    append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)
+    engine.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sonosteer.engine.bench_options import add_arguments  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
+    return 0

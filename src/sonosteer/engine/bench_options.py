@@ -1,0 +1,25 @@
+"""Options of the engine benchmark (`sonosteer bench engine`, `benchmarks/engine.py`); plain argparse, no torch."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU smoke test) instead of full size")
+    parser.add_argument("--frames", type=int, default=200, help="timed frames per measure (default 200)")
+    parser.add_argument("--warmup-frames", type=int, default=5, help="untimed frames before each measure")
+    parser.add_argument("--size", type=int, default=512, help="frame side in px, a multiple of 64 (default 512)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--dtype", default="auto", help="auto (float16 on CUDA), float16, bfloat16, float32")
+    parser.add_argument("--no-compile", action="store_true", help="CUDA: skip the compiled measures")
+    parser.add_argument("--compile", action="store_true", help="CPU: compile too (slow; needs a C++ compiler)")
+    parser.add_argument("--backend", default="inductor", help="torch.compile backend (default inductor)")
+    parser.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None, help="default: on for CUDA"
+    )
+    parser.add_argument(
+        "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
+    )
+    parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
+    parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")

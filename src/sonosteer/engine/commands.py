@@ -1,0 +1,44 @@
+"""Engine commands: `sonosteer doctor` and `sonosteer bench engine` (registration stays torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sonosteer.engine.cli_options import add_weights_arguments, settings_from_args
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from sonosteer.engine.doctor import report  # noqa: PLC0415 - imports torch
+
+    text, _ready = report(settings_from_args(args), download=args.download)
+    print(text)
+    return 0
+
+
+def _bench_engine(args: argparse.Namespace) -> int:
+    from sonosteer.engine.bench import run  # noqa: PLC0415 - imports torch and diffusers
+
+    run(args)
+    return 0
+
+
+def register(commands, bench) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="check torch, CUDA and the GPU; show which model weights are found, where, and how to get the rest",
+        description="Check torch, CUDA and the GPU; show which model weights are found, where, and how to get the rest.",
+    )
+    add_weights_arguments(doctor)
+    doctor.add_argument("--download", action="store_true", help="download the missing hub weights now")
+    doctor.set_defaults(func=_doctor)
+
+    from sonosteer.engine.bench_options import add_arguments  # noqa: PLC0415 - plain argparse, no torch
+
+    engine = bench.add_parser(
+        "engine",
+        help="frame time of the steered SDXL-Turbo generator (random weights, no downloads)",
+        description="Per-frame time of the steered one-step SDXL-Turbo generator, eager and compiled, "
+        "on the full-size architecture with random weights (--tiny: tiny architecture, CPU smoke test).",
+    )
+    add_arguments(engine)
+    engine.set_defaults(func=_bench_engine)

@@ -1,0 +1,87 @@
+"""EngineSettings: which weights, which size, which device and how to run them (plain data, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sonosteer.paths import cache_root
+
+DEFAULT_MODEL = "stabilityai/sdxl-turbo"
+DEFAULT_DECODER = "madebyollin/taesdxl"
+DEFAULT_SAES = "surokpro2/sdxl-saes"
+
+SIZE_STEP_PX = 64
+"""Frame sides must be multiples of this: the latent is 1/8 of the image and the UNet halves it twice more."""
+MAX_SIDE_PX = 2048
+
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+ATTENTION_PATHS = ("fast", "reference")
+
+
+def check_frame_size(height: int, width: int) -> None:
+    """Raise ValueError unless both sides are positive multiples of 64 (at most 2048)."""
+    for name, side in (("height", height), ("width", width)):
+        if not isinstance(side, int) or side <= 0 or side % SIZE_STEP_PX or side > MAX_SIDE_PX:
+            lower = max(SIZE_STEP_PX, (side // SIZE_STEP_PX) * SIZE_STEP_PX) if isinstance(side, int) else 512
+            raise ValueError(
+                f"frame {name} must be a multiple of {SIZE_STEP_PX} px between {SIZE_STEP_PX} and {MAX_SIDE_PX}, "
+                f"got {side!r} (try {lower} or {min(MAX_SIDE_PX, lower + SIZE_STEP_PX)}; SDXL-Turbo is trained at 512)"
+            )
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to build the SDXL-Turbo engine.
+
+    model / decoder / saes: a Hugging Face repo id or a local folder (diffusers layout for the
+        model, AutoencoderTiny layout for the decoder, sdxl-unbox layout for the SAEs).
+    model_variant: weights variant of a hub model ("fp16" downloads half the bytes); local folders
+        use the variant when its files are there and the plain files otherwise.
+    device: "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+    dtype: "auto" (float16 on CUDA, float32 on CPU) or a torch dtype name.
+    compile: None = on for CUDA (one CUDA graph), off on CPU (eager).
+    compile_backend: torch.compile backend; "inductor" with CUDA graphs is the product path,
+        "aot_eager" checks graph capture without a compiler (tests).
+    channels_last: None = on for CUDA (measured faster there), off on CPU.
+    ring_size: host frame buffers; a frame from render() stays valid for ring_size - 1 renders.
+    allow_download: fetch missing hub weights (still refused when HF_HUB_OFFLINE=1).
+    compile_cache_dir: where inductor keeps compiled kernels between runs (None = cache root).
+    attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
+        prompt and blended per frame; same function, fewer kernels) or "reference" (diffusers'
+        own attention, the exact published fp16 path).
+    """
+
+    model: str = DEFAULT_MODEL
+    model_variant: str | None = "fp16"
+    decoder: str = DEFAULT_DECODER
+    saes: str = DEFAULT_SAES
+    height: int = 512
+    width: int = 512
+    device: str = "auto"
+    dtype: str = "auto"
+    compile: bool | None = None
+    compile_backend: str = "inductor"
+    channels_last: bool | None = None
+    ring_size: int = 3
+    allow_download: bool = True
+    compile_cache_dir: Path | None = None
+    prompt_cache_size: int = 32
+    noise_cache_size: int = 32
+    attention: str = "fast"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        check_frame_size(self.height, self.width)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.attention not in ATTENTION_PATHS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION_PATHS)}, got {self.attention!r}")
+        if self.ring_size < 2:
+            raise ValueError(f"ring_size must be at least 2 (one frame out, one being written), got {self.ring_size}")
+        if self.prompt_cache_size < 2 or self.noise_cache_size < 2:
+            raise ValueError("prompt_cache_size and noise_cache_size must be at least 2 (the A and B slots)")
+
+    def resolved_compile_cache_dir(self) -> Path:
+        """The folder for inductor's on-disk caches (kept across runs so a second start is fast)."""
+        return Path(self.compile_cache_dir) if self.compile_cache_dir else cache_root() / "torch-compile"

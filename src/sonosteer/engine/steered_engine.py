@@ -1,0 +1,318 @@
+"""SteeredEngine: the SDXL-Turbo Renderer. FrameControls in (in-place writes), uint8 RGB frames out.
+
+Per frame, `apply` does only scalar `fill_`s (four strengths, the prompt blend, the noise angle)
+plus a mask copy where a mask changed; a new feature copies one decoder column (device to
+device), a new prompt or seed copies a cached tensor. `render` replays the one-step generator
+(one CUDA graph when compiled) and copies the frame into a ring of pinned host buffers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sonosteer.blocks import BLOCKS, Block
+from sonosteer.bridge.frame_controls import FrameControls, PromptRef
+from sonosteer.bridge.slerp import resolve_prompt
+from sonosteer.engine.architectures import pooled_width
+from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.fast_attention import install_fast_attention
+from sonosteer.engine.frame_ring import FrameRing
+from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
+from sonosteer.engine.loading import EngineParts, load_parts
+from sonosteer.engine.lru_cache import LruCache
+from sonosteer.engine.noise import NoiseBank
+from sonosteer.engine.renderer import FeatureInfo, ProgressFn
+from sonosteer.engine.sae import BlockSae
+from sonosteer.engine.prompts import PromptEmbedding
+from sonosteer.engine.settings import EngineSettings
+from sonosteer.engine.slerp import pair_geometry, slerp, weights_from_geometry
+from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
+from sonosteer.engine.weights import resolve_weights
+
+
+class DeadFeatureWarning(UserWarning):
+    """A dead SAE feature (mean activation 0) was selected: it is applied, and steers nothing."""
+
+
+@dataclass
+class _BlockState:
+    """What the engine last wrote into one block's wrapper (host-side copies, so no GPU reads)."""
+
+    block: Block
+    wrapper: SteeredBlock
+    sae: BlockSae
+    directions: torch.Tensor
+    grid_hw: tuple[int, int]
+    feature_id: int = -1
+    mean_activation: float = 0.0
+    mask: np.ndarray | None = None
+
+
+class SteeredEngine:
+    """Implements `sonosteer.engine.renderer.Renderer` with SAE-steered one-step SDXL-Turbo.
+
+    Dead features may be selected: they are applied (their mean activation is 0, so they steer
+    nothing) and a DeadFeatureWarning is issued once per block and feature; `features()` lists
+    them so a UI can grey them out. An out-of-range feature id is a ValueError and changes nothing.
+    """
+
+    kind = "sdxl-turbo"
+
+    def __init__(self, parts: EngineParts, settings: EngineSettings | None = None):
+        settings = settings or EngineSettings()
+        settings.validate()
+        self.settings = settings
+        self.height, self.width, self.ring_size = settings.height, settings.width, settings.ring_size
+        first = next(parts.unet.parameters())
+        self.device, self.dtype = first.device, first.dtype
+        self._cuda = self.device.type == "cuda"
+        latent_hw = (self.height // 8, self.width // 8)
+
+        wrappers = install_steering(parts.unet, {n: s.d_model for n, s in parts.saes.items()}, latent_hw, self.dtype)
+        if settings.channels_last if settings.channels_last is not None else self._cuda:
+            parts.unet.to(memory_format=torch.channels_last)
+            parts.decoder.to(memory_format=torch.channels_last)
+        self._cross_kv = (
+            install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
+        )
+        timestep, sigma = one_step_schedule(parts.scheduler_config)
+        self.generator = OneStepGenerator(
+            parts.unet,
+            parts.decoder,
+            height=self.height,
+            width=self.width,
+            timestep=timestep,
+            sigma=sigma,
+            sequence_length=parts.sequence_length,
+            pooled_width=pooled_width(parts.unet.config),
+            dtype=self.dtype,
+            cached_cross_attention=self._cross_kv is not None,
+        )
+        self._blocks = [
+            _BlockState(
+                block=block,
+                wrapper=wrappers[block.short_name],
+                sae=parts.saes[block.short_name],
+                directions=parts.saes[block.short_name].directions.to(self.device, self.dtype),
+                grid_hw=block_grid(parts.unet.config, block, latent_hw),
+            )
+            for block in BLOCKS
+        ]
+        self.prompt_encoder = parts.prompt_encoder
+        self._embeddings: dict[PromptRef, PromptEmbedding] = {}
+        self._prompt_kv = LruCache(lambda ref: self._cross_kv.project(self._embedding(ref).tokens), 8)
+        self._kv_pair: tuple | None = None  # (prompt pair, blend) the packed K/V holds
+        self._kv_geometry: tuple[torch.Tensor, ...] | None = None
+        self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
+        self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
+        self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
+        self._compiled = settings.compile if settings.compile is not None else self._cuda
+        self._graphed = self._compiled and self._cuda and settings.compile_backend == "inductor"
+        self._generate = self._compile() if self._compiled else self.generator
+        self._prompt_pair: tuple[str, str] | None = None
+        self._seed_pair: tuple[int, int] | None = None
+        self._warned_dead: set[tuple[str, int]] = set()
+        self._closed = False
+        self.last_timings_ms: dict[str, float] = {}
+        self.warmup_s: float | None = None
+        mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
+        dtype_name = str(self.dtype).removeprefix("torch.")
+        self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
+        self.description = parts.description
+        self.apply(FrameControls())
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings | None = None, progress: ProgressFn | None = None) -> "SteeredEngine":
+        """Find (or download) the weights, load them and build the engine; raises WeightsMissingError."""
+        settings = settings or EngineSettings()
+        settings.validate()
+        device = resolve_device(settings.device)
+        dtype = resolve_dtype(settings.dtype, device)
+        weights = resolve_weights(settings, progress=_scaled(progress, 0.0, 0.3))
+        parts = load_parts(weights, device, dtype, settings.prompt_cache_size, _scaled(progress, 0.3, 0.95))
+        engine = cls(parts, settings)
+        if progress:
+            progress(1.0, f"engine ready: {engine.label}")
+        return engine
+
+    def _compile(self):
+        """torch.compile the generator as one graph; inductor's caches go to the configured folder."""
+        cache_dir = self.settings.resolved_compile_cache_dir()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+        for buffer in self._mutable_buffers():
+            torch._dynamo.mark_static_address(buffer)
+        options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
+        if self._graphed:
+            options["mode"] = "reduce-overhead"
+        return torch.compile(self.generator, **options)
+
+    def _mutable_buffers(self) -> list[torch.Tensor]:
+        names = ("prompt_a", "prompt_b", "pooled_a", "pooled_b", "blend", "noise_a", "noise_b", "angle")
+        tensors = [getattr(self.generator, n) for n in names]
+        for state in self._blocks:
+            tensors += [state.wrapper.direction, state.wrapper.scale, state.wrapper.activation_map]
+        return tensors
+
+    # --- per frame -------------------------------------------------------------------------
+
+    def apply(self, controls: FrameControls) -> None:
+        """Write one frame's controls into the fixed buffers (validated first: a bad frame changes nothing)."""
+        self._check_open()
+        start = time.perf_counter()
+        controls.validate()
+        for state, bc in zip(self._blocks, controls.blocks):
+            self._check_feature(state, bc.feature_id)
+        for state, bc in zip(self._blocks, controls.blocks):
+            if bc.feature_id != state.feature_id:  # rare path: one decoder column, device to device
+                self._select_feature(state, int(bc.feature_id))
+            state.wrapper.scale.fill_(float(bc.strength) * state.mean_activation)
+            if state.mask is None or not np.array_equal(bc.mask, state.mask):
+                state.wrapper.activation_map.copy_(resize_mask(bc.mask, state.grid_hw), non_blocking=True)
+                state.mask = np.array(bc.mask, dtype=np.float32, copy=True)
+        gen = self.generator
+        pair = (controls.prompt_a, controls.prompt_b)
+        if pair != self._prompt_pair:
+            a, b = self._embedding(controls.prompt_a), self._embedding(controls.prompt_b)
+            gen.prompt_a.copy_(a.tokens)
+            gen.pooled_a.copy_(a.pooled)
+            gen.prompt_b.copy_(b.tokens)
+            gen.pooled_b.copy_(b.pooled)
+            if self._cross_kv is not None:
+                self._kv_geometry = tuple(x.cpu() for x in pair_geometry(a.tokens[0], b.tokens[0]))
+            self._prompt_pair = pair
+        gen.blend.fill_(float(controls.prompt_blend))
+        if self._cross_kv is not None and (pair, controls.prompt_blend) != self._kv_pair:
+            w_a, w_b = weights_from_geometry(*self._kv_geometry, float(controls.prompt_blend))
+            self._cross_kv.blend(
+                self._prompt_kv.get(controls.prompt_a),
+                self._prompt_kv.get(controls.prompt_b),
+                w_a.to(self.device, non_blocking=True),
+                w_b.to(self.device, non_blocking=True),
+            )
+            self._kv_pair = (pair, controls.prompt_blend)
+        if (controls.seed_a, controls.seed_b) != self._seed_pair:
+            gen.noise_a.copy_(self.noise(controls.seed_a))
+            gen.noise_b.copy_(self.noise(controls.seed_b))
+            self._seed_pair = (int(controls.seed_a), int(controls.seed_b))
+        gen.angle.fill_(float(controls.noise_angle_rad))
+        self.last_timings_ms["apply"] = (time.perf_counter() - start) * 1e3
+
+    def _check_feature(self, state: _BlockState, feature_id: int) -> None:
+        n = state.sae.n_features
+        if isinstance(feature_id, bool) or not isinstance(feature_id, (int, np.integer)) or not 0 <= feature_id < n:
+            raise ValueError(
+                f"block {state.block.short_name}: feature {feature_id!r} is out of range; "
+                f"its SAE has {n} features (0..{n - 1})"
+            )
+
+    def _select_feature(self, state: _BlockState, feature_id: int) -> None:
+        state.wrapper.direction.copy_(state.directions[feature_id])
+        state.mean_activation = float(state.sae.mean_activation[feature_id])
+        state.feature_id = feature_id
+        key = (state.block.short_name, feature_id)
+        if feature_id in state.sae.dead_ids and key not in self._warned_dead:
+            self._warned_dead.add(key)
+            warnings.warn(
+                f"block {state.block.short_name}: feature {feature_id} is dead (mean activation 0); it steers nothing",
+                DeadFeatureWarning,
+                stacklevel=3,
+            )
+
+    def _embedding(self, ref: PromptRef) -> PromptEmbedding:
+        """A prompt's conditioning; a PromptBlend (a frozen blend) is the SLERP of its parts' embeddings."""
+        if len(self._embeddings) > 64:
+            self._embeddings.clear()
+        return resolve_prompt(ref, self.prompt_encoder, _slerp_embedding, self._embeddings)
+
+    def prepare_prompts(self, *prompts: PromptRef) -> None:
+        """Encode prompts ahead of time (e.g. when a destination is loaded) so the next apply() only copies."""
+        for prompt in prompts:
+            self._embedding(prompt)
+            if self._cross_kv is not None:
+                self._prompt_kv.get(prompt)
+
+    def render(self) -> np.ndarray:
+        """The current frame as (height, width, 3) uint8; valid for ring_size - 1 further renders."""
+        self._check_open()
+        start = time.perf_counter()
+        slot, array = self._ring.next()
+        if self._cuda:
+            begin, generated, copied = self._events
+            begin.record()
+            if self._graphed:
+                torch.compiler.cudagraph_mark_step_begin()
+            with torch.no_grad():
+                frame = self._generate()
+            generated.record()
+            slot.copy_(frame, non_blocking=True)
+            copied.record()
+            copied.synchronize()
+            gpu_ms, d2h_ms = begin.elapsed_time(generated), generated.elapsed_time(copied)
+        else:
+            with torch.no_grad():
+                frame = self._generate()
+            mid = time.perf_counter()
+            slot.copy_(frame)
+            gpu_ms, d2h_ms = (mid - start) * 1e3, (time.perf_counter() - mid) * 1e3
+        self.last_timings_ms.update(gpu=gpu_ms, d2h=d2h_ms, render=(time.perf_counter() - start) * 1e3)
+        return array
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def warmup(self, progress: ProgressFn | None = None) -> None:
+        """Run the first frames: compiles and captures the CUDA graph when compiled (slow once, cached on disk)."""
+        self._check_open()
+        start = time.perf_counter()
+        steps = 3 if self._graphed else (2 if self._compiled else 1)
+        for i in range(steps):
+            if progress:
+                message = (
+                    "compiling the generator into one CUDA graph (first start takes minutes; cached for the next)"
+                    if i == 0 and self._compiled
+                    else "capturing the CUDA graph" if self._graphed and i == 1 else "rendering a warm-up frame"
+                )
+                progress(i / steps, message)
+            self.render()
+        self.warmup_s = time.perf_counter() - start
+        if progress:
+            progress(1.0, f"warm-up done in {self.warmup_s:.1f} s")
+
+    def features(self) -> dict[str, FeatureInfo]:
+        return {s.block.short_name: FeatureInfo(s.sae.n_features, s.sae.dead_ids) for s in self._blocks}
+
+    def close(self) -> None:
+        """Release the models and GPU memory; the engine cannot render afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        self._generate = None
+        self.generator = None
+        self._blocks = []
+        self.prompt_encoder = None
+        self._cross_kv = None
+        self._prompt_kv = None
+        self.noise = None
+        if self._cuda:
+            torch.cuda.empty_cache()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this engine was closed; build a new one")
+
+
+def _slerp_embedding(a: PromptEmbedding, b: PromptEmbedding, t: float) -> PromptEmbedding:
+    return PromptEmbedding(slerp(a.tokens, b.tokens, t), slerp(a.pooled, b.pooled, t))
+
+
+def _scaled(progress: ProgressFn | None, low: float, high: float) -> ProgressFn | None:
+    """A progress callback that maps [0, 1] onto [low, high] of `progress`."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(low + (high - low) * fraction, message)
