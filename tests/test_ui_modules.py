@@ -8,6 +8,7 @@ import base64
 import json
 import struct
 
+import numpy as np
 import pytest
 
 from ui_support import WEB_ROOT, chromium_browser, require_chromium, static_server
@@ -190,6 +191,22 @@ def test_mask_presets_cover_the_documented_regions(page):
     assert rows_lit["center"] == list(range(4, 12))
     assert rows_lit["fill"] == list(range(16)) and rows_lit["clear"] == []
     assert all(all(v in (0, 1) for v in row) and len(row) == 16 for mask in out.values() for row in mask)
+
+
+def test_mask_presets_and_pitch_masks_match_the_bridge(page):
+    """The painter shows exactly the masks the bridge applies (an independent implementation)."""
+    masks = pytest.importorskip("sonosteer.bridge.masks", reason="the bridge is not in this checkout")
+    out = run(page, "masks.js", """
+        return {
+            presets: Object.fromEntries(m.MASK_PRESETS.map((p) => [p, m.presetMask(p)])),
+            pitch: [0, 0.2, 0.5, 0.93, 1].map((x) => m.pitchMask(x, 0.25)),
+        };
+    """)
+    for name, mask in out["presets"].items():
+        np.testing.assert_array_equal(np.asarray(mask), masks.preset_mask(name))
+    bands = masks.pitch_masks(0.25)
+    for x, mask in zip([0, 0.2, 0.5, 0.93, 1], out["pitch"]):
+        np.testing.assert_allclose(np.asarray(mask), bands[masks.pitch_mask_index(x)], rtol=1e-5, atol=1e-6)
 
 
 def test_mock_schema_is_the_bridges():

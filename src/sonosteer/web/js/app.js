@@ -193,6 +193,7 @@ class Instrument {
       });
       this.stage.setMeters(m, spans);
       this.ensemble.setMeters(m);
+      this.blockPanel.setMeters(m);
       this.globalPanel.setLive({ blend: m.prompt_blend, angle: m.noise_angle_rad });
     }
   }

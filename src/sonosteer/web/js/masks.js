@@ -21,3 +21,21 @@ export function presetMask(preset) {
   }
   return rows;
 }
+
+export const N_PITCH_MASKS = 12;
+
+/**
+ * The pitch-aligned mask the bridge uses for a normalised pitch (0 low .. 1 high): a horizontal
+ * Gaussian band of std `spread` image heights, centred low for low notes and high for high ones.
+ */
+export function pitchMask(pitchNormalized, spread = 0.25, n = N_PITCH_MASKS) {
+  const index = Math.min(n - 1, Math.max(0, Math.floor(pitchNormalized * (n - 1) + 0.5)));
+  const centre = 1 - index / (n - 1);
+  const rows = [];
+  for (let r = 0; r < MASK_SIZE; r++) {
+    const y = (r + 0.5) / MASK_SIZE;
+    const v = Math.exp(-0.5 * ((y - centre) / spread) ** 2);
+    rows.push(new Array(MASK_SIZE).fill(v));
+  }
+  return rows;
+}

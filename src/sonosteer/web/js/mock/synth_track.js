@@ -96,7 +96,7 @@ export class SynthMeters {
   sample(stem, t) {
     const parent = stem ? stem.split("_")[0] : null;
     const evs = this.byStem[parent] || [];
-    let energy = 0, flash = 0, transient = 0;
+    let energy = 0, flash = 0, transient = 0, pitch = null;
     for (const e of evs) {
       const dt = t - e.t;
       if (dt < 0 || dt > e.dur + 0.6) continue;
@@ -104,8 +104,11 @@ export class SynthMeters {
       energy = Math.max(energy, e.level * held * (parent === "drums" ? Math.exp(-dt / 0.18) : 1));
       flash = Math.max(flash, e.level * Math.exp(-dt / 0.05));
       if (dt < 0.03 && e.level > 0.45) transient = 1;
+      if (e.midi && dt <= e.dur) pitch = Math.log2(440 * 2 ** ((e.midi - 69) / 12) / 80) / Math.log2(2000 / 80);
     }
     if (stem === "tension") energy = 0.5 + 0.5 * Math.sin(t / 4);
-    return { energy_smooth: Math.min(1, energy), envelope: Math.min(1, energy), flash: Math.min(1, flash), transient };
+    const out = { energy_smooth: Math.min(1, energy), envelope: Math.min(1, energy), flash: Math.min(1, flash), transient };
+    if (pitch !== null) out.pitch_normalized = Math.min(1, Math.max(0, pitch));
+    return out;
   }
 }

@@ -21,6 +21,7 @@ export class BlockPanel {
     this.onSelect = onSelect;
     this.index = 0;
     this.targets = linkTargets(null);
+    this.livePitch = [null, null, null, null];
 
     this.tabs = BLOCKS.map((b, i) =>
       h("button", { type: "button", class: "block-tab", dataset: { block: b.name }, onclick: () => this.select(i) },
@@ -123,6 +124,17 @@ export class BlockPanel {
   /** Painting or choosing a preset is a manual decision: an auto block switches to manual. */
   ensureManual() {
     if (this.get("mode") === "auto") this.set("mode", "manual");
+  }
+
+  /** Meters of the frame on screen: pitch-aligned masks follow each block's stem pitch. */
+  setMeters(meters) {
+    (meters.blocks || []).forEach((m, i) => {
+      if (m && typeof m.pitch_normalized === "number") this.livePitch[i] = m.pitch_normalized;
+    });
+    const b = this.session.get(this.path());
+    if (b && b.spatial.mode === "pitch" && this.livePitch[this.index] !== null) {
+      this.painter.showPitch(this.livePitch[this.index], b.spatial.pitch_spread);
+    }
   }
 
   select(index) {
@@ -240,7 +252,8 @@ export class BlockPanel {
     this.painter.setColor(color);
     this.painter.setMask(mask, b.spatial.preset);
     if (b.spatial.mode === "pitch") {
-      this.painter.setEnabled(false, "Pitch-aligned: the mask follows the stem's pitch (low notes at the bottom, high at the top).");
+      this.painter.showPitch(this.livePitch[this.index] ?? 0.5, b.spatial.pitch_spread);
+      this.painter.setEnabled(false, "Pitch-aligned: the band follows the stem's pitch, low notes at the bottom, high at the top.");
     } else {
       this.painter.setEnabled(true, manual
         ? "Left button paints, right button erases. Each stroke is live."

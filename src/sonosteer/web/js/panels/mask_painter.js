@@ -3,7 +3,7 @@
 // The latest frame shows faintly underneath, so the performer paints onto the image itself.
 
 import { MASK_SIZE } from "../blocks.js";
-import { presetMask } from "../masks.js";
+import { pitchMask, presetMask } from "../masks.js";
 import { h } from "../ui/dom.js";
 import { rgba } from "../palette.js";
 
@@ -127,10 +127,19 @@ export class MaskPainter {
     this.draw();
   }
 
+  /** Pitch-aligned mode: show the band the bridge applies for this pitch (read-only). */
+  showPitch(pitchNormalized, spread) {
+    this.mask = pitchMask(pitchNormalized, spread);
+    this.draw();
+  }
+
   setEnabled(enabled, note) {
     this.enabled = enabled;
-    this.canvas.classList.toggle("disabled", !enabled);
-    Object.values(this.presetButtons).forEach((b) => (b.disabled = !enabled));
+    this.canvas.classList.toggle("readonly", !enabled);
+    Object.values(this.presetButtons).forEach((b) => {
+      b.disabled = !enabled;
+      if (!enabled) b.classList.remove("on");
+    });
     this.help.textContent = note || "Left button paints, right button erases.";
     this.draw();
   }
