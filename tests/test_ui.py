@@ -327,6 +327,34 @@ def test_prompt_destinations_and_composition_reach_the_server(ui, server):
     page.locator("#global-panel").screenshot(path=artifact("panel-prompts-composition.png"))
 
 
+@pytest.mark.slow
+def test_upload_shows_analysis_progress_and_the_new_track_loads(ui, server, music_dir):
+    page, _ = ui
+    pause(page)
+    page.click("#track-button")
+    page.set_input_files("#upload-input", str(music_dir / "drums_cc0" / "loop_breakbeat.flac"))
+    page.wait_for_selector("#track-menu [data-progress]", timeout=20000)
+    page.locator("#track-menu").screenshot(path=artifact("menu-tracks-analysing.png"))
+    item = '#track-menu .menu-item[data-track]:has-text("loop_breakbeat.flac")'
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#track-menu .menu-item[data-track]')]
+            .some((el) => el.textContent.includes('loop_breakbeat.flac') && !el.textContent.includes('analyzing'))""",
+        timeout=180000,
+    )
+    page.click(item)
+    page.wait_for_function("() => document.getElementById('track-name').textContent === 'loop_breakbeat.flac'", timeout=20000)
+    assert get_json(server + "/api/health")["track"] == page.evaluate("window.sonosteer.session.track.id")
+    # Frames of the new track's session arrive: its epoch, paused at its start.
+    shown = page.evaluate("window.sonosteer.stats.shown")
+    page.wait_for_function(
+        f"() => window.sonosteer.stats.shown > {shown} + 2"
+        " && window.sonosteer.stats.lastFrame.epoch === window.sonosteer.session.transport.epoch"
+        " && window.sonosteer.stats.lastFrame.mediaTimeS < 0.1",
+        timeout=20000,
+    )
+    assert page.evaluate("document.getElementById('audio').src").endswith(page.evaluate("window.sonosteer.session.track.audio_url"))
+
+
 def test_no_console_errors_in_the_whole_session(ui):
     _, log = ui
     assert log.errors == [], f"console errors during the session: {log.errors}"

@@ -131,12 +131,14 @@ class Instrument {
     badge.title = (engine && engine.reason) || "";
     if (engine && engine.preview && !this.previewNoted) {
       this.previewNoted = true;
-      toast(`Preview renderer: the frames draw the controls as colour fields, no images are generated. ${engine.reason || ""}`, { ms: 7000 });
+      toast(`Preview renderer: frames draw the controls as colour fields; no images are generated.${engine.reason ? ` Why: ${engine.reason}.` : ""}`, { ms: 7000 });
     }
     document.getElementById("frame-empty-sub").textContent = this.session.track
       ? "starting the render loop…"
       : "no track loaded: upload one from the track menu";
     if (typeof this.session.transport.epoch === "number") this.conn.setEpoch(this.session.transport.epoch);
+    const analysis = (this.session.track && this.session.track.analysis) || {};
+    this.stage.setBeats(analysis.beats_s, analysis.downbeats_s);
     this.syncOrbs();
   }
 

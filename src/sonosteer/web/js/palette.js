@@ -76,7 +76,8 @@ export function sourceColor(name) {
   if (cut > 0) {
     const parent = name.slice(0, cut);
     const suffix = name.slice(cut + 1);
-    if (STEM_COLORS[parent]) return shiftColor(STEM_COLORS[parent], SUFFIX_SHIFTS[suffix] || { dl: 0.08 });
+    const base = STEM_COLORS[parent] || DERIVED_COLORS[parent];
+    if (base) return shiftColor(base, SUFFIX_SHIFTS[suffix] || { dl: 0.08 });
   }
   return rgbToHex(hslToRgb([hashHue(name), 0.7, 0.62]));
 }

@@ -93,3 +93,14 @@ export function options(kind, values) {
   const titles = TITLES[kind] || {};
   return (values || Object.keys(labels)).map((v) => ({ value: v, label: labels[v] || v, title: titles[v] }));
 }
+
+/** The dominant character of a stem from the analysis's classification, e.g. "percussive 95%". */
+export function stemCharacter(track, name) {
+  const stems = track && track.analysis && track.analysis.stems;
+  const c = stems && !Array.isArray(stems) && stems[name] && stems[name].classification;
+  if (!c) return "";
+  const kinds = ["percussive", "melody", "harmony", "texture"].filter((k) => typeof c[k] === "number");
+  if (!kinds.length) return "";
+  const best = kinds.reduce((a, b) => (c[b] > c[a] ? b : a));
+  return `${best} ${Math.round(c[best] * 100)}%`;
+}

@@ -4,6 +4,8 @@
 // Reconnects with back-off; every (re)connect starts with the server's `welcome`.
 
 export const PROTOCOL_VERSION = 1;
+/** A server on this machine stamps the same wall clock as the page: no offset to estimate. */
+const SAME_MACHINE = ["127.0.0.1", "localhost", "[::1]", "::1"].includes(location.hostname);
 const CLIENT_NAME = "sonosteer-web/0.1";
 
 export class Connection extends EventTarget {
@@ -79,7 +81,7 @@ export class Connection extends EventTarget {
         break;
       }
       case "text":
-        this.receiveText(msg.data);
+        this.receiveText(msg.data, msg.receivedMs);
         break;
       case "send":
         if (this.socket) this.socket.send(msg.text); // relay mode: the worker's outgoing messages
@@ -101,7 +103,8 @@ export class Connection extends EventTarget {
     }
   }
 
-  receiveText(data) {
+  /** receivedMs: when the worker took the message off the socket (so a busy page skews no pong). */
+  receiveText(data, receivedMs = nowMs()) {
     let msg;
     try {
       msg = JSON.parse(data);
@@ -109,9 +112,9 @@ export class Connection extends EventTarget {
       this.emit("protocol-error", new Error(`server sent invalid JSON: ${err.message}`));
       return;
     }
-    if (msg.type === "pong") {
+    if (msg.type === "pong" && !SAME_MACHINE) {
       // The sample with the shortest round trip bounds the offset best; older ones age out.
-      const rtt = nowMs() - msg.client_time_ms;
+      const rtt = receivedMs - msg.client_time_ms;
       this.pongs = [...(this.pongs || []), { rtt, offset: msg.server_time_ms - (msg.client_time_ms + rtt / 2) }].slice(-12);
       this.clockOffsetMs = this.pongs.reduce((a, b) => (b.rtt < a.rtt ? b : a)).offset;
     }
@@ -131,7 +134,7 @@ export class Connection extends EventTarget {
   }
 
   ping() {
-    this.sendRaw({ type: "ping", client_time_ms: nowMs() });
+    if (!SAME_MACHINE) this.sendRaw({ type: "ping", client_time_ms: nowMs() });
   }
 
   /** Tell the worker where the audio is, so it shows each frame when its moment is heard. */

@@ -72,7 +72,7 @@ function receive(data) {
       }
       return;
     }
-    post({ op: "text", data });
+    post({ op: "text", data, receivedMs: wallNow() });
     return;
   }
   let frame;
@@ -83,8 +83,10 @@ function receive(data) {
     return;
   }
   frame.receivedMs = wallNow();
-  if (frame.epoch < state.epoch) {
-    state.stale += 1; // rendered before the latest seek or track load
+  if (frame.epoch !== state.epoch) {
+    // Another transport epoch: before the latest seek, or another track's session (each track
+    // counts its own epochs, so "older" cannot be told by the number alone).
+    state.stale += 1;
     return;
   }
   state.waiting.push(frame);
@@ -108,7 +110,7 @@ function pump() {
       frame.bitmap = bitmap;
       frame.decodedMs = wallNow();
       pushBounded(state.decodeMs, frame.decodedMs - frame.receivedMs, 60);
-      if (frame.epoch < state.epoch) {
+      if (frame.epoch !== state.epoch) {
         bitmap.close();
         state.stale += 1;
       } else {

@@ -6,7 +6,7 @@ import { BLOCKS } from "../blocks.js";
 import { pointer } from "../net/session.js";
 import { sourceColor } from "../palette.js";
 import { enumAt, rangeAt } from "../schema.js";
-import { groupedTargets, linkTargets, options, targetLabel } from "../sources.js";
+import { groupedTargets, linkTargets, options, stemCharacter, targetLabel } from "../sources.js";
 import { dismissOnOutside, h, row, section } from "../ui/dom.js";
 import { segmented, slider, stageSlider, throttle, toggleSwitch } from "../ui/controls.js";
 import { FeaturePicker } from "./feature_picker.js";
@@ -168,7 +168,10 @@ export class BlockPanel {
     const groups = groupedTargets(this.targets);
     const menu = h("div", { class: "menu link-menu", role: "listbox" },
       item(null, "None · constant at home", null, ""),
-      groups.map((g) => [h("div", { class: "menu-title" }, g.group), g.targets.map((t) => item(t.name, t.label, t.color))]));
+      groups.map((g) => [
+        h("div", { class: "menu-title" }, g.group),
+        g.targets.map((t) => item(t.name, t.label, t.color, stemCharacter(this.session.track, t.name))),
+      ]));
     this.linkPicker.appendChild(menu);
     this.linkMenu = menu;
     const close = dismissOnOutside(menu, this.linkButton, () => {

@@ -115,16 +115,22 @@ export class TransportBar {
     ctx.fillStyle = "#1c1c29";
     roundRect(ctx, 0, y - 2, w, 4, 2);
     const t = this.session.track;
-    if (d > 0 && t && t.tempo_bpm) {
-      // Beat grid: bars brighter than beats, thinned out when too dense to read.
-      const beat = 60 / t.tempo_bpm;
-      const px = (beat / d) * w;
-      const every = px < 3 ? Math.ceil(12 / px / 4) * 4 : 1;
-      for (let i = 0, x = 0; x <= w; i += every, x = ((i * beat) / d) * w) {
-        const bar = i % 4 === 0;
+    const analysis = (t && t.analysis) || {};
+    const beats = Array.isArray(analysis.beats_s) && analysis.beats_s.length ? analysis.beats_s : null;
+    if (d > 0 && (beats || (t && t.tempo_bpm))) {
+      // Beat grid (the analysis's beats, else the tempo): bars brighter than beats, thinned out
+      // when too dense to read.
+      const grid = beats || Array.from({ length: Math.floor((d * t.tempo_bpm) / 60) + 1 }, (_, i) => (i * 60) / t.tempo_bpm);
+      const downbeats = new Set((analysis.downbeats_s || []).map((x) => x.toFixed(3)));
+      const perBar = analysis.beats_per_bar || 4;
+      const px = w / Math.max(1, grid.length);
+      const every = px < 3 ? Math.ceil(12 / px / perBar) * perBar : 1;
+      grid.forEach((b, i) => {
+        if (i % every) return;
+        const bar = downbeats.size ? downbeats.has(b.toFixed(3)) : i % perBar === 0;
         ctx.fillStyle = bar ? "rgba(255,255,255,0.16)" : "rgba(255,255,255,0.06)";
-        ctx.fillRect(Math.round(x), y - (bar ? 8 : 5), 1, bar ? 16 : 10);
-      }
+        ctx.fillRect(Math.round((b / d) * w), y - (bar ? 8 : 5), 1, bar ? 16 : 10);
+      });
     }
     if (d > 0) {
       const f = this.dragFrac ?? now / d;

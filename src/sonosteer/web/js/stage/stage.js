@@ -157,13 +157,28 @@ export class Stage {
     if (tempoBpm) this.tempoBpm = tempoBpm;
   }
 
+  /** The track's beat grid (seconds), from the analysis; downbeats pulse harder. */
+  setBeats(beatsS, downbeatsS) {
+    this.beatsS = Array.isArray(beatsS) && beatsS.length ? beatsS : null;
+    this.downbeats = new Set((downbeatsS || []).map((t) => t.toFixed(3)));
+  }
+
   /** The first frame is on screen (the frame worker draws into #frame). */
   markHasFrame() {
     this.frameWrap.classList.add("has-frame");
   }
 
+  /** 1 on a beat, decaying until the next: from the beat grid, else the meters, else the tempo. */
   beatPulse() {
-    const phase = this.beatPhase ?? ((this.mediaTimeS * this.tempoBpm) / 60) % 1;
+    const t = this.mediaTimeS;
+    if (this.beatsS) {
+      const i = lastAtOrBefore(this.beatsS, t);
+      if (i < 0) return 0;
+      const beat = this.beatsS[i];
+      const strength = this.downbeats.has(beat.toFixed(3)) ? 1 : 0.72;
+      return strength * Math.exp(-(t - beat) * (this.tempoBpm / 60) * 5.5);
+    }
+    const phase = this.beatPhase ?? ((t * this.tempoBpm) / 60) % 1;
     return Math.exp(-phase * 5.5);
   }
 
@@ -205,6 +220,19 @@ export class Stage {
       this.labels[i].classList.toggle("selected", i === this.selected);
     });
   }
+}
+
+/** Index of the last element <= x in a sorted array, or -1. */
+function lastAtOrBefore(sorted, x) {
+  let lo = 0, hi = sorted.length - 1, ans = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= x) {
+      ans = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return ans;
 }
 
 function clamp01(x) {
