@@ -1,5 +1,5 @@
 // The instrument page: connects to the server (or to the in-browser mock with ?mock=1), mirrors
-// the session, paces frames against the audio, and runs the stage and the panels.
+// the session, feeds the frame worker the audio clock, and runs the stage and the panels.
 
 import { AudioTransport } from "./audio_transport.js";
 import { BLOCKS } from "./blocks.js";
@@ -16,7 +16,6 @@ import { TransportBar } from "./panels/transport_bar.js";
 import { targetLabel } from "./sources.js";
 import { Stage } from "./stage/stage.js";
 import { toast } from "./ui/dom.js";
-
 
 async function boot() {
   const params = new URLSearchParams(location.search);
@@ -95,7 +94,6 @@ class Instrument {
       if (e.code === "Space" && !isTextField(e.target)) e.preventDefault();
     });
     this.lastStatus = 0;
-    this.errors = [];
     requestAnimationFrame((t) => this.loop(t));
   }
 

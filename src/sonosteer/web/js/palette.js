@@ -82,14 +82,6 @@ export function sourceColor(name) {
   return rgbToHex(hslToRgb([hashHue(name), 0.7, 0.62]));
 }
 
-/** The parent stem a link target belongs to ("drums_low" -> "drums"), or null. */
-export function parentStem(name) {
-  if (!name) return null;
-  if (STEM_COLORS[name]) return name;
-  const parent = name.split("_")[0];
-  return STEM_COLORS[parent] ? parent : null;
-}
-
 // 27 category colours, spread around the hue circle in three lightness rings so neighbours
 // in the list stay distinguishable.
 export const CATEGORY_PALETTE = Array.from({ length: 27 }, (_, i) => {

@@ -52,7 +52,7 @@ export function setPath(obj, path, value) {
 /**
  * Events: "state" (whole session replaced), "settings" (detail: {paths, remote}),
  * "transport" (detail: transport broadcast), "track" (track changed), "progress", "tracks",
- * "stats", "meters", "error" (detail: server error message), "connection" (detail: {connected}).
+ * "stats", "pong", "error" (detail: server error message), "connection" (detail: {connected}).
  */
 export class Session extends EventTarget {
   constructor(connection) {
@@ -104,7 +104,6 @@ export class Session extends EventTarget {
       case "progress":
       case "tracks":
       case "stats":
-      case "meters":
       case "pong":
         this.emit(msg.type, msg);
         break;

@@ -3,7 +3,7 @@
 // The latest frame shows faintly underneath, so the performer paints onto the image itself.
 
 import { MASK_SIZE } from "../blocks.js";
-import { pitchMask, presetMask } from "../masks.js";
+import { MASK_PRESETS, pitchMask, presetMask } from "../masks.js";
 import { h } from "../ui/dom.js";
 import { rgba } from "../palette.js";
 
@@ -26,13 +26,8 @@ export class MaskPainter {
     this.canvas = h("canvas", { class: "mask-canvas", width: MASK_SIZE * PX, height: MASK_SIZE * PX, "aria-label": "spatial mask, 16 by 16" });
     this.ctx = this.canvas.getContext("2d");
     this.presetButtons = {};
-    const presets = [
-      ["floor", "Floor"],
-      ["ceiling", "Ceiling"],
-      ["center", "Center"],
-      ["fill", "Fill"],
-      ["clear", "Clear"],
-    ].map(([name, label]) => {
+    const presets = MASK_PRESETS.map((name) => {
+      const label = name[0].toUpperCase() + name.slice(1);
       const b = h("button", {
         type: "button",
         class: "btn",

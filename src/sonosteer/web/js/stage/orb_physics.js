@@ -89,15 +89,6 @@ export class OrbPhysics {
     Composite.add(this.world, body);
   }
 
-  /** Put an orb somewhere (e.g. a saved layout), making that its new rest place. */
-  place(id, x, y) {
-    const body = this.bodies.get(id);
-    if (!body) return;
-    Body.setPosition(body, { x, y });
-    Body.setVelocity(body, { x: 0, y: 0 });
-    this.homes.set(id, { x, y });
-  }
-
   /** A small kick, e.g. on a transient: the orb jumps and springs back. */
   kick(id, strength) {
     const body = this.bodies.get(id);
@@ -140,12 +131,5 @@ export class OrbPhysics {
       if (Math.hypot(b.position.x - x, b.position.y - y) <= b.circleRadius) return id;
     }
     return null;
-  }
-
-  /** Rest places of all orbs, relative to the stage size (for scenes). */
-  layoutFractions() {
-    const out = {};
-    for (const [id, home] of this.homes) out[id] = [home.x / this.size.w, home.y / this.size.h];
-    return out;
   }
 }

@@ -13,7 +13,7 @@ const ENERGY_SMOOTH_S = 0.06;
 export class Stage {
   /**
    * root: the stage element holding #tendrils, #frame-wrap, #orbs, #orb-labels, #stage-input.
-   * orbs: [{id, name, role}] one per block. onPick(index): an orb was pressed.
+   * blocks: [{name, role}], one orb each. onPick(index): an orb was pressed.
    */
   constructor(root, blocks, { onPick } = {}) {
     this.root = root;
