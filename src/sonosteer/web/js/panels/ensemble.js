@@ -16,7 +16,7 @@ export class EnsemblePanel {
       const energy = h("div", { class: "ens-energy" });
       const strengthPos = h("div", { class: "ens-strength pos" });
       const strengthNeg = h("div", { class: "ens-strength neg" });
-      const value = h("span", { class: "ens-value" }, "0");
+      const value = h("span", { class: "ens-value", title: "strength of the frame on screen" }, "—");
       const el = h("div", { class: "ens-row", dataset: { block: b.name }, onclick: () => onSelect(i) },
         dot,
         h("div", { class: "ens-id" }, h("span", { class: "ens-name" }, b.name), stem),

@@ -83,16 +83,15 @@ export class FeaturePicker {
 
   /** Show another block or feature (from settings). */
   show(block, featureId) {
-    const moved = block !== this.block || featureId !== this.featureId;
+    const otherBlock = block !== this.block;
+    const moved = otherBlock || featureId !== this.featureId;
     this.block = block;
     this.featureId = featureId;
     this.renderCard();
-    if (moved) {
-      const inList = this.items.some((f) => f.id === featureId);
-      if (this.query || this.categorySelect.value) this.markCurrent();
-      else if (!inList || block !== this.listBlock) this.refresh();
-      else this.markCurrent();
-    }
+    // Another block lists its own features; outside a search the neighbourhood recentres on the
+    // feature, whoever changed it.
+    if (otherBlock || (moved && !this.query && !this.categorySelect.value)) this.refresh();
+    else if (moved) this.markCurrent();
   }
 
   pick(id) {
