@@ -24,13 +24,13 @@ export class Stage {
     this.labelsEl = root.querySelector("#orb-labels");
     this.inputEl = root.querySelector("#stage-input");
     this.tendrils = new TendrilLayer(this.tendrilCanvas);
-    try {
-      this.orbRenderer = new OrbRenderer(this.orbCanvas);
-    } catch (err) {
+    this.startOrbRenderer();
+    // A lost GPU context (driver reset, too many contexts) comes back without a reload.
+    this.orbCanvas.addEventListener("webglcontextlost", (e) => {
+      e.preventDefault();
       this.orbRenderer = null;
-      this.orbError = err.message;
-      console.warn(`flower orbs off: ${err.message}`);
-    }
+    });
+    this.orbCanvas.addEventListener("webglcontextrestored", () => this.startOrbRenderer());
     this.physics = new OrbPhysics(this.inputEl, { onPick: (id) => onPick && onPick(Number(id)) });
     this.selected = 0;
     this.hover = null;
@@ -70,6 +70,15 @@ export class Stage {
     this.resizeObserver = new ResizeObserver(() => this.layout());
     this.resizeObserver.observe(root);
     this.layout();
+  }
+
+  startOrbRenderer() {
+    try {
+      this.orbRenderer = new OrbRenderer(this.orbCanvas);
+    } catch (err) {
+      this.orbRenderer = null;
+      console.warn(`flower orbs off: ${err.message}`);
+    }
   }
 
   /** Recompute the image rectangle, canvas sizes, physics walls and obstacles. */
@@ -187,6 +196,7 @@ export class Stage {
     const dt = Math.min(0.05, Math.max(0.001, (nowMs - this.lastT) / 1000));
     this.lastT = nowMs;
     const timeS = nowMs / 1000;
+    if (document.body.classList.contains("output-mode")) return; // projection: the image only
     this.physics.step(dt * 1000);
     const k = 1 - Math.exp(-dt / ENERGY_SMOOTH_S);
     const decay = Math.exp(-dt / FLUTTER_DECAY_S);
