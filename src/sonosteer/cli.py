@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "sonosteer.audio.commands",
     "sonosteer.bridge.commands",
     "sonosteer.engine.commands",
+    "sonosteer.serve.commands",
 )
 
 

@@ -9,6 +9,7 @@ prompt conditioning, so it needs no weights files. `--tiny` runs the tiny archit
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import time
 import zlib
@@ -107,6 +108,24 @@ def _controls_for(frame: int, base: FrameControls) -> FrameControls:
     return base
 
 
+def _reference_output(
+    args: argparse.Namespace, device: torch.device, dtype: torch.dtype, controls: FrameControls
+) -> tuple[torch.Tensor, np.ndarray]:
+    """x0 and frame of the reference path (diffusers attention, no quantisation, eager) for `controls`."""
+    settings = EngineSettings(
+        height=args.size, width=args.size, device=str(device), compile=False, attention="reference",
+        channels_last=args.channels_last,
+    )
+    torch.manual_seed(0)  # the measured engine is built from the same seed: the same weights
+    engine = SteeredEngine(random_parts(args.tiny, device, dtype), settings)
+    engine.apply(controls)
+    with torch.no_grad():
+        x0 = engine.generator.denoise().clone()
+    frame = engine.render().astype(np.int16)
+    engine.close()
+    return x0, frame
+
+
 def run(args: argparse.Namespace) -> list[list[object]]:
     """Run the benchmark described by parsed `args`; returns the table rows (also printed and appended)."""
     device = resolve_device(args.device)
@@ -121,15 +140,26 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         compile_backend=args.backend,
         channels_last=args.channels_last,
         attention=args.attention,
+        compile_mode=args.compile_mode,
+        quantize=args.quantize,
     )
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
+    n_features = 48 if args.tiny else 5120  # as random_parts builds them
+    for i, bc in enumerate(controls.blocks):
+        bc.feature_id = (100 + 7 * i) % n_features
+    check = copy.deepcopy(_controls_for(123, controls))  # _controls_for mutates `controls` in place
+    reference = _reference_output(args, device, dtype, check) if args.compare_reference else None
     build_start = time.perf_counter()
+    torch.manual_seed(0)
     parts = random_parts(args.tiny, device, dtype)
     engine = SteeredEngine(parts, settings)
     build_s = time.perf_counter() - build_start
-    controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
-    for i, (bc, sae) in enumerate(zip(controls.blocks, parts.saes.values())):
-        bc.feature_id = (100 + 7 * i) % sae.n_features
+    if reference is not None:
+        engine.apply(check)
+        with torch.no_grad():
+            x0 = engine.generator.denoise()
+        reference_error = float((x0 - reference[0]).norm() / reference[0].norm())
     engine.apply(controls)
     host = torch.empty((args.size, args.size, 3), dtype=torch.uint8, pin_memory=cuda)
     frame_no = iter(range(10**9))
@@ -191,9 +221,14 @@ def run(args: argparse.Namespace) -> list[list[object]]:
             eager = engine.generator().cpu().numpy().astype(np.int16)
         diff = np.abs(compiled - eager)
         rows.append(["compiled vs eager frame, max / mean abs diff", float(diff.max()), float(diff.mean()), "uint8"])
+
     else:
         apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
         rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
+    if reference is not None:
+        engine.apply(check)
+        mad = float(np.abs(engine.render().astype(np.int16) - reference[1]).mean())
+        rows.append(["vs reference path: x0 relative error (eager) / frame MAD (as rendered)", reference_error, mad, ""])
     if cuda:
         peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.memory_reserved() / 2**30
         rows.append(["peak GPU memory allocated / reserved", peak_gib, reserved_gib, "GiB"])
@@ -202,7 +237,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
-        f"attention={settings.attention}, "
+        f"attention={settings.attention}, compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)

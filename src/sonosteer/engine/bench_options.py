@@ -21,5 +21,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
     )
+    parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
+    parser.add_argument("--quantize", choices=("none", "fp8"), default="none", help="opt-in fp8 linears (torchao)")
+    parser.add_argument(
+        "--compare-reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also build the reference path (diffusers attention, no quantisation, eager) with the same weights "
+        "and report the x0 relative error and frame difference against it (default on)",
+    )
     parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")

@@ -3,10 +3,9 @@
 Why: at batch 1 the UNet's frame time is dominated by small, latency-bound kernels. Each
 self-attention's three projections become one GEMM. Each cross-attention's K and V depend only
 on the text embedding, and the prompt SLERP is a per-token linear combination of the two prompts
-(`sonosteer.engine.slerp.weights_from_geometry`), so K(slerp(A, B)) = w_a * K(A) + w_b * K(B) exactly: K/V of both prompts are
-projected once when the prompt pair changes, and each frame blends them with two elementwise
-kernels outside the graph, instead of 140 GEMMs inside it. The captured graph reads the blended
-K/V from fixed buffers (views into one packed tensor), like every other per-frame input.
+(`sonosteer.engine.slerp.weights_from_geometry`), so K(slerp(A, B)) = w_a * K(A) + w_b * K(B)
+exactly: K/V of both prompts are projected once when the prompt pair changes, and each frame
+blends them inside the graph with one elementwise kernel, instead of 140 GEMMs.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sonosteer.engine.slerp import pair_geometry, weights_from_geometry
 
 
 class FusedSelfAttentionProcessor:
@@ -29,25 +30,31 @@ class FusedSelfAttentionProcessor:
 
 
 class CachedCrossAttentionProcessor:
-    """Cross-attention whose K and V are read from `attn.kv_cache` (2, tokens, inner), filled outside the graph."""
+    """Cross-attention whose K and V are a slice of the blended buffer `attn.kv_source.packed`."""
+
+    def __init__(self, offset: int, width: int):
+        self.offset, self.width = offset, width
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
         q = attn.to_q(hidden_states)
         head_dim = q.shape[-1] // attn.heads
-        k, v = attn.kv_cache.unbind(0)
+        kv = attn.kv_source.packed[:, self.offset : self.offset + 2 * self.width]
+        k, v = kv[:, : self.width], kv[:, self.width :]
         q = q.view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
-        k = k.view(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
-        v = v.view(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
+        k = k.reshape(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
+        v = v.reshape(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
         out = F.scaled_dot_product_attention(q, k, v)
         return attn.to_out[0](out.transpose(1, 2).reshape(batch, tokens, attn.heads * head_dim))
 
 
 class CrossAttentionKV(nn.Module):
-    """K/V projections of every cross-attention, packed token-major into one (tokens, total) buffer.
+    """K/V projections of every cross-attention, packed token-major: one (tokens, total) row per token.
 
-    `project(tokens)` gives a prompt's packed K/V (cache it per prompt); `blend(kv_a, kv_b, w_a, w_b)`
-    writes w_a * kv_a + w_b * kv_b (per-token weights) into the buffer the graph reads.
+    Per prompt pair (rare, outside the graph): `set_pair` copies both prompts' packed K/V (from
+    `project`, cached per prompt) and their SLERP geometry into fixed buffers. Per frame (inside
+    the graph): `forward(t)` writes packed = w_a(t) * kv_a + w_b(t) * kv_b, which the cross-attention
+    processors read.
     """
 
     def __init__(self, attentions: list[nn.Module], sequence_length: int):
@@ -56,14 +63,16 @@ class CrossAttentionKV(nn.Module):
         self.key_proj = nn.ModuleList(a.to_k for a in attentions)
         self.value_proj = nn.ModuleList(a.to_v for a in attentions)
         widths = [a.to_k.out_features for a in attentions]
-        self.total = 2 * sum(widths)
-        self.register_buffer(
-            "packed", torch.zeros(sequence_length, self.total, device=first.device, dtype=first.dtype), persistent=False
-        )
+        total = 2 * sum(widths)
+        model = {"device": first.device, "dtype": first.dtype}
+        f32 = {"device": first.device, "dtype": torch.float32}
+        for name in ("kv_a", "kv_b", "packed"):
+            self.register_buffer(name, torch.zeros(sequence_length, total, **model), persistent=False)
+        for name in ("norm_a", "norm_b", "cos_ab"):
+            self.register_buffer(name, torch.ones(sequence_length, 1, **f32), persistent=False)
         offset = 0
         for attn, width in zip(attentions, widths):
-            view = self.packed[:, offset : offset + 2 * width].unflatten(1, (2, width)).transpose(0, 1)
-            attn.register_buffer("kv_cache", view, persistent=False)
+            attn.set_processor(CachedCrossAttentionProcessor(offset, width))
             offset += 2 * width
 
     @torch.no_grad()
@@ -73,10 +82,16 @@ class CrossAttentionKV(nn.Module):
         return torch.cat([p(x) for pair in zip(self.key_proj, self.value_proj) for p in pair], dim=1)
 
     @torch.no_grad()
-    def blend(self, kv_a: torch.Tensor, kv_b: torch.Tensor, w_a: torch.Tensor, w_b: torch.Tensor) -> None:
-        """packed = w_a * kv_a + w_b * kv_b, in place; w_a, w_b are (tokens, 1)."""
-        torch.mul(kv_a, w_a.to(self.packed.dtype), out=self.packed)
-        self.packed.addcmul_(kv_b, w_b.to(self.packed.dtype))
+    def set_pair(self, kv_a: torch.Tensor, kv_b: torch.Tensor, tokens_a: torch.Tensor, tokens_b: torch.Tensor) -> None:
+        """Load a prompt pair: both packed K/V and the per-token SLERP geometry of their embeddings."""
+        self.kv_a.copy_(kv_a)
+        self.kv_b.copy_(kv_b)
+        for buffer, value in zip((self.norm_a, self.norm_b, self.cos_ab), pair_geometry(tokens_a[0], tokens_b[0])):
+            buffer.copy_(value)
+
+    def forward(self, t: torch.Tensor) -> None:
+        w_a, w_b = weights_from_geometry(self.norm_a, self.norm_b, self.cos_ab, t)
+        self.packed.copy_(w_a.to(self.packed.dtype) * self.kv_a + w_b.to(self.packed.dtype) * self.kv_b)
 
 
 def install_fast_attention(unet: nn.Module, sequence_length: int) -> CrossAttentionKV:
@@ -94,7 +109,6 @@ def install_fast_attention(unet: nn.Module, sequence_length: int) -> CrossAttent
             continue
         if module.is_cross_attention:
             crosses.append(module)
-            module.set_processor(CachedCrossAttentionProcessor())
         else:
             module.fuse_projections()
             del module.to_q, module.to_k, module.to_v
@@ -104,6 +118,7 @@ def install_fast_attention(unet: nn.Module, sequence_length: int) -> CrossAttent
     kv = CrossAttentionKV(crosses, sequence_length)
     for module in crosses:
         del module.to_k, module.to_v
+        module.kv_source = kv  # a shared submodule: the processors read its blended buffer
     if torch.cuda.is_available():
         torch.backends.cuda.enable_cudnn_sdp(False)
     return kv

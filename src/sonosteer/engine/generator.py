@@ -49,13 +49,13 @@ class OneStepGenerator(nn.Module):
         sequence_length: int,
         pooled_width: int,
         dtype: torch.dtype,
-        cached_cross_attention: bool = False,
+        cross_kv: nn.Module | None = None,
     ):
         super().__init__()
         self.unet = unet
         self.decoder = decoder
         self.dtype = dtype
-        self.cached_cross_attention = cached_cross_attention
+        self.cross_kv = cross_kv
         self.sigma = float(sigma)
         self.input_scale = 1.0 / math.sqrt(self.sigma**2 + 1.0)
         self.latent_scale = float(decoder.config.scaling_factor)
@@ -80,7 +80,8 @@ class OneStepGenerator(nn.Module):
 
     def denoise(self) -> torch.Tensor:
         """x0 latent (float32) of the current prompt blend, noise angle and steering."""
-        if self.cached_cross_attention:  # K/V were blended outside the graph; the tokens are not read
+        if self.cross_kv is not None:  # blend the cached K/V; the token embeddings are then not read
+            self.cross_kv(self.blend)
             embeds = self.prompt_a.to(self.dtype)
         else:
             embeds = slerp(self.prompt_a, self.prompt_b, self.blend).to(self.dtype)

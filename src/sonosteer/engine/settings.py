@@ -17,6 +17,8 @@ MAX_SIDE_PX = 2048
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 ATTENTION_PATHS = ("fast", "reference")
+COMPILE_MODES = ("reduce-overhead", "max-autotune")
+QUANTIZATIONS = ("none", "fp8")
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -50,6 +52,10 @@ class EngineSettings:
     attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
         prompt and blended per frame; same function, fewer kernels) or "reference" (diffusers'
         own attention, the exact published fp16 path).
+    compile_mode: inductor mode on CUDA: "reduce-overhead" (CUDA graph) or "max-autotune" (CUDA
+        graph plus Triton GEMM autotuning: longer first compile, cached on disk).
+    quantize: "none", or "fp8" (opt-in: the UNet's large linear layers in float8 with per-tensor
+        scales through torchao; faster where supported, with a stated accuracy cost).
     """
 
     model: str = DEFAULT_MODEL
@@ -69,6 +75,8 @@ class EngineSettings:
     prompt_cache_size: int = 32
     noise_cache_size: int = 32
     attention: str = "fast"
+    compile_mode: str = "reduce-overhead"
+    quantize: str = "none"
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -77,6 +85,10 @@ class EngineSettings:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.attention not in ATTENTION_PATHS:
             raise ValueError(f"attention must be one of {', '.join(ATTENTION_PATHS)}, got {self.attention!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.quantize not in QUANTIZATIONS:
+            raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
         if self.ring_size < 2:
             raise ValueError(f"ring_size must be at least 2 (one frame out, one being written), got {self.ring_size}")
         if self.prompt_cache_size < 2 or self.noise_cache_size < 2:

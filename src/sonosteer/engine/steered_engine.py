@@ -23,6 +23,7 @@ from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
+from sonosteer.engine.quantize import quantize_fp8
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.lru_cache import LruCache
@@ -31,7 +32,7 @@ from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.settings import EngineSettings
-from sonosteer.engine.slerp import pair_geometry, slerp, weights_from_geometry
+from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
 from sonosteer.engine.weights import resolve_weights
 
@@ -81,6 +82,8 @@ class SteeredEngine:
         self._cross_kv = (
             install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
         )
+        if settings.quantize == "fp8":
+            quantize_fp8(parts.unet)
         timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
@@ -92,7 +95,7 @@ class SteeredEngine:
             sequence_length=parts.sequence_length,
             pooled_width=pooled_width(parts.unet.config),
             dtype=self.dtype,
-            cached_cross_attention=self._cross_kv is not None,
+            cross_kv=self._cross_kv,
         )
         self._blocks = [
             _BlockState(
@@ -107,8 +110,6 @@ class SteeredEngine:
         self.prompt_encoder = parts.prompt_encoder
         self._embeddings: dict[PromptRef, PromptEmbedding] = {}
         self._prompt_kv = LruCache(lambda ref: self._cross_kv.project(self._embedding(ref).tokens), 8)
-        self._kv_pair: tuple | None = None  # (prompt pair, blend) the packed K/V holds
-        self._kv_geometry: tuple[torch.Tensor, ...] | None = None
         self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
         self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
@@ -122,6 +123,10 @@ class SteeredEngine:
         self.last_timings_ms: dict[str, float] = {}
         self.warmup_s: float | None = None
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
+        if self._graphed and settings.compile_mode != "reduce-overhead":
+            mode += f" ({settings.compile_mode})"
+        if settings.quantize != "none":
+            mode += f", {settings.quantize} linears"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
@@ -150,12 +155,14 @@ class SteeredEngine:
             torch._dynamo.mark_static_address(buffer)
         options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
         if self._graphed:
-            options["mode"] = "reduce-overhead"
+            options["mode"] = self.settings.compile_mode
         return torch.compile(self.generator, **options)
 
     def _mutable_buffers(self) -> list[torch.Tensor]:
         names = ("prompt_a", "prompt_b", "pooled_a", "pooled_b", "blend", "noise_a", "noise_b", "angle")
         tensors = [getattr(self.generator, n) for n in names]
+        if self._cross_kv is not None:
+            tensors += list(self._cross_kv.buffers())
         for state in self._blocks:
             tensors += [state.wrapper.direction, state.wrapper.scale, state.wrapper.activation_map]
         return tensors
@@ -185,18 +192,11 @@ class SteeredEngine:
             gen.prompt_b.copy_(b.tokens)
             gen.pooled_b.copy_(b.pooled)
             if self._cross_kv is not None:
-                self._kv_geometry = tuple(x.cpu() for x in pair_geometry(a.tokens[0], b.tokens[0]))
+                self._cross_kv.set_pair(
+                    self._prompt_kv.get(controls.prompt_a), self._prompt_kv.get(controls.prompt_b), a.tokens, b.tokens
+                )
             self._prompt_pair = pair
         gen.blend.fill_(float(controls.prompt_blend))
-        if self._cross_kv is not None and (pair, controls.prompt_blend) != self._kv_pair:
-            w_a, w_b = weights_from_geometry(*self._kv_geometry, float(controls.prompt_blend))
-            self._cross_kv.blend(
-                self._prompt_kv.get(controls.prompt_a),
-                self._prompt_kv.get(controls.prompt_b),
-                w_a.to(self.device, non_blocking=True),
-                w_b.to(self.device, non_blocking=True),
-            )
-            self._kv_pair = (pair, controls.prompt_blend)
         if (controls.seed_a, controls.seed_b) != self._seed_pair:
             gen.noise_a.copy_(self.noise(controls.seed_a))
             gen.noise_b.copy_(self.noise(controls.seed_b))
