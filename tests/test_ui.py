@@ -94,7 +94,6 @@ def test_page_loads_without_console_errors(ui, server):
 def test_frames_draw_and_advance_while_audio_plays(ui):
     page, log = ui
     pause(page)
-    page.evaluate("""() => { window.__shown = []; window.sonosteer.conn.addEventListener('shown', (e) => window.__shown.push(e.detail)); }""")
     if page.evaluate("document.getElementById('audio').duration - document.getElementById('audio').currentTime") < 4:
         seek = page.locator("#seek").bounding_box()
         page.mouse.click(seek["x"] + 2, seek["y"] + seek["height"] / 2)  # back to the start
@@ -102,18 +101,21 @@ def test_frames_draw_and_advance_while_audio_plays(ui):
     wait_frames(page, 2)
     before = frame_pixels(page)
     t0 = page.evaluate("document.getElementById('audio').currentTime")
+    page.evaluate("""() => { window.__shown = []; window.sonosteer.conn.addEventListener('shown', (e) => window.__shown.push(e.detail)); }""")
     page.click("#play-button")
     time.sleep(2.5)
-    shown = page.evaluate("window.__shown.filter((f) => f.shownMediaTimeS > 0)")
+    shown = page.evaluate("window.__shown")
     after = frame_pixels(page)
     t1 = page.evaluate("document.getElementById('audio').currentTime")
     pause(page)
     assert t1 - t0 > 1.5, f"the audio element did not advance ({t0:.2f} s -> {t1:.2f} s)"
-    playing = [f for f in shown if f["shownMediaTimeS"] != f["mediaTimeS"]]
+    playing = [f for f in shown if f["playing"]]
     assert len(playing) >= 5, f"only {len(playing)} frames shown in 2.5 s of playback"
     numbers = [f["frameNumber"] for f in playing]
     media = [f["mediaTimeS"] for f in playing]
-    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers), numbers
+    # Shown in media-time order (the server's lookahead varies a little, so render order may
+    # differ by a frame or two), each frame once, and the picture moves on with the music.
+    assert len(set(numbers)) == len(numbers) and numbers[-1] > numbers[0], numbers
     assert media == sorted(media) and media[-1] - media[0] > 1.0, media
     # Each frame was shown within the pacing window of the audio it was rendered for.
     lateness_ms = [(f["shownMediaTimeS"] - f["mediaTimeS"]) * 1000 for f in playing]

@@ -146,6 +146,7 @@ function show(frame) {
       receivedMs: frame.receivedMs,
       shownMs,
       shownMediaTimeS: mediaNow(),
+      playing: state.clock.playing,
       meters: state.meters.get(frame.frameNumber) || null,
     },
   });
