@@ -12,19 +12,30 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from ui_support import VIEWPORT, ConsoleLog, artifact, chromium_browser, live_server, require_chromium
+from ui_support import (
+    VIEWPORT,
+    ConsoleLog,
+    artifact,
+    chromium_browser,
+    live_server,
+    require_chromium,
+)
 
 pytestmark = pytest.mark.browser
 
-TRACK = "drums_cc0/loop_amen_full.flac"  # 6.9 s, 140 BPM: short, so the analysis is quick
+TRACK = (
+    "drums_cc0/loop_amen_full.flac"  # 6.9 s, 140 BPM: short, so the analysis is quick
+)
 BLOCK = "down.2.1"
 
 
 @pytest.fixture(scope="module")
 def server(request, tmp_path_factory):
     require_chromium()
-    pytest.importorskip("sonosteer.serve.app", reason="the live server (sonosteer.serve) is not in this checkout")
+    pytest.importorskip(
+        "sonosteer.serve.app",
+        reason="the live server (sonosteer.serve) is not in this checkout",
+    )
     music_dir = request.getfixturevalue("music_dir")
     home = tmp_path_factory.mktemp("ui-server")
     with live_server(music_dir / TRACK, home) as base:
@@ -44,7 +55,10 @@ def ui(server, browser):
     page = browser.new_page(viewport=VIEWPORT)
     log = ConsoleLog(page)
     page.goto(server + "/")
-    page.wait_for_function("() => window.sonosteer && window.sonosteer.session.settings && window.sonosteer.stats.shown > 0", timeout=30000)
+    page.wait_for_function(
+        "() => window.sonosteer && window.sonosteer.session.settings && window.sonosteer.stats.shown > 0",
+        timeout=30000,
+    )
     yield page, log
     page.close()
 
@@ -69,7 +83,9 @@ def frame_pixels(page) -> np.ndarray:
 def wait_frames(page, n: int = 3, timeout_ms: int = 15000) -> None:
     """Wait until n more frames have been shown."""
     start = page.evaluate("window.sonosteer.stats.shown")
-    page.wait_for_function(f"() => window.sonosteer.stats.shown >= {start + n}", timeout=timeout_ms)
+    page.wait_for_function(
+        f"() => window.sonosteer.stats.shown >= {start + n}", timeout=timeout_ms
+    )
 
 
 def pause(page) -> None:
@@ -94,21 +110,34 @@ def test_page_loads_without_console_errors(ui, server):
 def test_frames_draw_and_advance_while_audio_plays(ui):
     page, log = ui
     pause(page)
-    if page.evaluate("document.getElementById('audio').duration - document.getElementById('audio').currentTime") < 4:
+    if (
+        page.evaluate(
+            "document.getElementById('audio').duration - document.getElementById('audio').currentTime"
+        )
+        < 4
+    ):
         seek = page.locator("#seek").bounding_box()
-        page.mouse.click(seek["x"] + 2, seek["y"] + seek["height"] / 2)  # back to the start
-        page.wait_for_function("() => document.getElementById('audio').currentTime < 0.5")
+        page.mouse.click(
+            seek["x"] + 2, seek["y"] + seek["height"] / 2
+        )  # back to the start
+        page.wait_for_function(
+            "() => document.getElementById('audio').currentTime < 0.5"
+        )
     wait_frames(page, 2)
     before = frame_pixels(page)
     t0 = page.evaluate("document.getElementById('audio').currentTime")
-    page.evaluate("""() => { window.__shown = []; window.sonosteer.conn.addEventListener('shown', (e) => window.__shown.push(e.detail)); }""")
+    page.evaluate(
+        """() => { window.__shown = []; window.sonosteer.conn.addEventListener('shown', (e) => window.__shown.push(e.detail)); }"""
+    )
     page.click("#play-button")
     time.sleep(2.5)
     shown = page.evaluate("window.__shown")
     after = frame_pixels(page)
     t1 = page.evaluate("document.getElementById('audio').currentTime")
     pause(page)
-    assert t1 - t0 > 1.5, f"the audio element did not advance ({t0:.2f} s -> {t1:.2f} s)"
+    assert t1 - t0 > 1.5, (
+        f"the audio element did not advance ({t0:.2f} s -> {t1:.2f} s)"
+    )
     playing = [f for f in shown if f["playing"]]
     assert len(playing) >= 5, f"only {len(playing)} frames shown in 2.5 s of playback"
     numbers = [f["frameNumber"] for f in playing]
@@ -119,7 +148,9 @@ def test_frames_draw_and_advance_while_audio_plays(ui):
     assert media == sorted(media) and media[-1] - media[0] > 1.0, media
     # Each frame was shown within the pacing window of the audio it was rendered for.
     lateness_ms = [(f["shownMediaTimeS"] - f["mediaTimeS"]) * 1000 for f in playing]
-    assert max(lateness_ms) <= 50 + 1000 / 30, f"a frame was shown {max(lateness_ms):.0f} ms late"
+    assert max(lateness_ms) <= 50 + 1000 / 30, (
+        f"a frame was shown {max(lateness_ms):.0f} ms late"
+    )
     assert np.abs(after - before).mean() > 0.5, "the image did not change while playing"
     assert log.errors == []
 
@@ -134,20 +165,26 @@ def test_feature_change_reaches_server_and_changes_frames(ui, server):
     hb = home.bounding_box()
     page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
     page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] * (20 + 60) / 120, hb["y"] + hb["height"] / 2, steps=8)
+    page.mouse.move(
+        box["x"] + box["width"] * (20 + 60) / 120, hb["y"] + hb["height"] / 2, steps=8
+    )
     page.mouse.up()
     deadline = time.monotonic() + 10
     while server_block(server)["stage"]["home"] < 15 and time.monotonic() < deadline:
         time.sleep(0.2)
     stage = server_block(server)["stage"]
-    assert 15 <= stage["home"] <= 25 and stage["left"] <= stage["home"] <= stage["right"]
+    assert (
+        15 <= stage["home"] <= 25 and stage["left"] <= stage["home"] <= stage["right"]
+    )
 
     wait_frames(page)
     before = frame_pixels(page)
     search = page.locator(".feature-picker input[type=search]")
     search.fill("#1234")
     search.press("Enter")
-    page.wait_for_function("() => document.querySelector('.feature-id').textContent === '#1234'")
+    page.wait_for_function(
+        "() => document.querySelector('.feature-id').textContent === '#1234'"
+    )
     deadline = time.monotonic() + 10
     while server_block(server)["feature_id"] != 1234 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -170,7 +207,10 @@ def test_painted_mask_reaches_server_and_changes_frames(ui, server):
     page.click(f'.block-tab[data-block="{BLOCK}"]')
     page.click('.mask-presets [data-preset="clear"]')
     deadline = time.monotonic() + 10
-    while server_block(server)["spatial"]["preset"] != "clear" and time.monotonic() < deadline:
+    while (
+        server_block(server)["spatial"]["preset"] != "clear"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     assert server_block(server)["spatial"]["preset"] == "clear"
     wait_frames(page, 4)
@@ -191,7 +231,12 @@ def test_painted_mask_reaches_server_and_changes_frames(ui, server):
     expected = np.zeros((16, 16))
     expected[6:8, 2:14] = 1
     deadline = time.monotonic() + 10
-    while not np.array_equal(np.asarray(server_block(server)["spatial"]["mask"]), expected) and time.monotonic() < deadline:
+    while (
+        not np.array_equal(
+            np.asarray(server_block(server)["spatial"]["mask"]), expected
+        )
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     block = server_block(server)
     assert np.array_equal(np.asarray(block["spatial"]["mask"]), expected)
@@ -206,7 +251,10 @@ def test_painted_mask_reaches_server_and_changes_frames(ui, server):
     change_band = np.abs(painted[band, cols] - cleared[band, cols]).mean()
     change_below = np.abs(painted[below, cols] - cleared[below, cols]).mean()
     # The block's colour now lies in the painted band only.
-    assert change_band > 20 and change_band > 5 * change_below, (change_band, change_below)
+    assert change_band > 20 and change_band > 5 * change_below, (
+        change_band,
+        change_below,
+    )
     page.locator(".mask-area").screenshot(path=artifact("panel-mask.png"))
 
 
@@ -218,8 +266,12 @@ def test_seek_moves_the_frames_media_time(ui):
     seek = page.locator("#seek").bounding_box()
     page.mouse.click(seek["x"] + seek["width"] * 0.7, seek["y"] + seek["height"] / 2)
     target = 0.7 * duration
-    page.wait_for_function(f"() => Math.abs(document.getElementById('audio').currentTime - {target}) < 0.3")
-    page.wait_for_function(f"() => window.sonosteer.session.transport.epoch > {epoch}", timeout=10000)
+    page.wait_for_function(
+        f"() => Math.abs(document.getElementById('audio').currentTime - {target}) < 0.3"
+    )
+    page.wait_for_function(
+        f"() => window.sonosteer.session.transport.epoch > {epoch}", timeout=10000
+    )
     page.wait_for_function(
         f"() => window.sonosteer.stats.lastFrame && window.sonosteer.stats.lastFrame.epoch > {epoch}"
         f" && Math.abs(window.sonosteer.stats.lastFrame.mediaTimeS - {target}) < 0.3",
@@ -234,25 +286,36 @@ def test_scenes_save_and_load(ui, server):
     search = page.locator(".feature-picker input[type=search]")
     search.fill("321")
     search.press("Enter")
-    page.wait_for_function("() => document.querySelector('.feature-id').textContent === '#321'")
+    page.wait_for_function(
+        "() => document.querySelector('.feature-id').textContent === '#321'"
+    )
     page.click("#scene-button")
     page.fill("#scene-name", "ui test scene")
     page.click("#scene-save")
-    page.wait_for_selector('#scene-menu .menu-item[data-scene="ui test scene"]', timeout=10000)
-    assert "ui test scene" in [s["name"] for s in get_json(server + "/api/scenes")["scenes"]]
+    page.wait_for_selector(
+        '#scene-menu .menu-item[data-scene="ui test scene"]', timeout=10000
+    )
+    assert "ui test scene" in [
+        s["name"] for s in get_json(server + "/api/scenes")["scenes"]
+    ]
     page.locator("#scene-menu").screenshot(path=artifact("menu-scenes.png"))
     page.keyboard.press("Escape")
 
     search.fill("#4000")
     search.press("Enter")
-    page.wait_for_function("() => document.querySelector('.feature-id').textContent === '#4000'")
+    page.wait_for_function(
+        "() => document.querySelector('.feature-id').textContent === '#4000'"
+    )
     deadline = time.monotonic() + 10
     while server_block(server)["feature_id"] != 4000 and time.monotonic() < deadline:
         time.sleep(0.2)
 
     page.click("#scene-button")
     page.click('#scene-menu .menu-item[data-scene="ui test scene"]')
-    page.wait_for_function("() => document.querySelector('.feature-id').textContent === '#321'", timeout=10000)
+    page.wait_for_function(
+        "() => document.querySelector('.feature-id').textContent === '#321'",
+        timeout=10000,
+    )
     assert server_block(server)["feature_id"] == 321
 
 
@@ -263,7 +326,9 @@ def test_panels_and_menus_screenshots(ui):
     page.click(".link-current")
     page.wait_for_selector(".link-menu")
     items = page.locator(".link-menu .menu-item").count()
-    assert items >= 12  # "None" plus the track's stems, sub-bands, components and derived signals
+    assert (
+        items >= 12
+    )  # "None" plus the track's stems, sub-bands, components and derived signals
     page.locator("#block-panel").screenshot(path=artifact("menu-link.png"))
     page.keyboard.press("Escape")
     page.click("#track-button")
@@ -284,7 +349,9 @@ def test_keyboard_space_plays_and_f_toggles_output(ui):
     page.wait_for_function("() => document.body.classList.contains('output-mode')")
     assert not page.is_visible("#block-panel") and page.is_visible("#frame-wrap")
     wrap = page.locator("#frame-wrap").bounding_box()
-    assert wrap["height"] >= VIEWPORT["height"] - 2  # the image fills the screen's height
+    assert (
+        wrap["height"] >= VIEWPORT["height"] - 2
+    )  # the image fills the screen's height
     page.screenshot(path=artifact("output-fullscreen.png"))
     page.keyboard.press("f")
     page.wait_for_function("() => !document.body.classList.contains('output-mode')")
@@ -298,35 +365,56 @@ def test_prompt_destinations_and_composition_reach_the_server(ui, server):
     page.fill("#prompt-b", "a storm over the sea")
     page.press("#prompt-b", "Enter")
     fader = page.locator(".crossfader .slider").bounding_box()
-    page.mouse.click(fader["x"] + fader["width"] * 0.4, fader["y"] + fader["height"] / 2)
+    page.mouse.click(
+        fader["x"] + fader["width"] * 0.4, fader["y"] + fader["height"] / 2
+    )
     deadline = time.monotonic() + 10
-    while get_json(server + "/api/settings")["prompt"]["b"] != "a storm over the sea" and time.monotonic() < deadline:
+    while (
+        get_json(server + "/api/settings")["prompt"]["b"] != "a storm over the sea"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     prompt = get_json(server + "/api/settings")["prompt"]
-    assert prompt["a"] == "a quiet harbour at dawn" and prompt["b"] == "a storm over the sea"
+    assert (
+        prompt["a"] == "a quiet harbour at dawn"
+        and prompt["b"] == "a storm over the sea"
+    )
     assert prompt["blend"] == pytest.approx(0.4, abs=0.03)
 
     # Travelling on: the blend freezes as A, the new prompt is B, the crossfader restarts at 0.
     page.fill("#new-destination", "a lantern-lit forest")
     page.press("#new-destination", "Enter")
     deadline = time.monotonic() + 10
-    while get_json(server + "/api/settings")["prompt"]["b"] != "a lantern-lit forest" and time.monotonic() < deadline:
+    while (
+        get_json(server + "/api/settings")["prompt"]["b"] != "a lantern-lit forest"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     prompt = get_json(server + "/api/settings")["prompt"]
     assert prompt["b"] == "a lantern-lit forest" and prompt["blend"] == 0
-    assert prompt["a"]["a"] == "a quiet harbour at dawn" and prompt["a"]["b"] == "a storm over the sea"
+    assert (
+        prompt["a"]["a"] == "a quiet harbour at dawn"
+        and prompt["a"]["b"] == "a storm over the sea"
+    )
     assert prompt["a"]["t"] == pytest.approx(0.4, abs=0.03)
     page.wait_for_selector(".frozen-chip:not([hidden])")
 
     page.fill("#seed-seed_a", "4242")
     page.press("#seed-seed_a", "Tab")
-    page.click('.global-panel .section[data-section="Composition"] .seg button[data-value="pulse"]')
+    page.click(
+        '.global-panel .section[data-section="Composition"] .seg button[data-value="pulse"]'
+    )
     deadline = time.monotonic() + 10
-    while get_json(server + "/api/settings")["composition"]["mode"] != "pulse" and time.monotonic() < deadline:
+    while (
+        get_json(server + "/api/settings")["composition"]["mode"] != "pulse"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     composition = get_json(server + "/api/settings")["composition"]
     assert composition["seed_a"] == 4242 and composition["mode"] == "pulse"
-    page.locator("#global-panel").screenshot(path=artifact("panel-prompts-composition.png"))
+    page.locator("#global-panel").screenshot(
+        path=artifact("panel-prompts-composition.png")
+    )
 
 
 @pytest.mark.slow
@@ -334,7 +422,9 @@ def test_upload_shows_analysis_progress_and_the_new_track_loads(ui, server, musi
     page, _ = ui
     pause(page)
     page.click("#track-button")
-    page.set_input_files("#upload-input", str(music_dir / "drums_cc0" / "loop_breakbeat.flac"))
+    page.set_input_files(
+        "#upload-input", str(music_dir / "drums_cc0" / "loop_breakbeat.flac")
+    )
     page.wait_for_selector("#track-menu [data-progress]", timeout=20000)
     page.locator("#track-menu").screenshot(path=artifact("menu-tracks-analysing.png"))
     item = '#track-menu .menu-item[data-track]:has-text("loop_breakbeat.flac")'
@@ -344,8 +434,13 @@ def test_upload_shows_analysis_progress_and_the_new_track_loads(ui, server, musi
         timeout=180000,
     )
     page.click(item)
-    page.wait_for_function("() => document.getElementById('track-name').textContent === 'loop_breakbeat.flac'", timeout=20000)
-    assert get_json(server + "/api/health")["track"] == page.evaluate("window.sonosteer.session.track.id")
+    page.wait_for_function(
+        "() => document.getElementById('track-name').textContent === 'loop_breakbeat.flac'",
+        timeout=20000,
+    )
+    assert get_json(server + "/api/health")["track"] == page.evaluate(
+        "window.sonosteer.session.track.id"
+    )
     # Frames of the new track's session arrive: its epoch, paused at its start.
     shown = page.evaluate("window.sonosteer.stats.shown")
     page.wait_for_function(
@@ -354,7 +449,9 @@ def test_upload_shows_analysis_progress_and_the_new_track_loads(ui, server, musi
         " && window.sonosteer.stats.lastFrame.mediaTimeS < 0.1",
         timeout=20000,
     )
-    assert page.evaluate("document.getElementById('audio').src").endswith(page.evaluate("window.sonosteer.session.track.audio_url"))
+    assert page.evaluate("document.getElementById('audio').src").endswith(
+        page.evaluate("window.sonosteer.session.track.audio_url")
+    )
 
 
 def test_no_console_errors_in_the_whole_session(ui):

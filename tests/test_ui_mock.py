@@ -7,8 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from ui_support import VIEWPORT, ConsoleLog, artifact, chromium_browser, require_chromium, static_server
+from ui_support import (
+    VIEWPORT,
+    ConsoleLog,
+    artifact,
+    chromium_browser,
+    require_chromium,
+    static_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +26,9 @@ def mock_page():
         page = browser.new_page(viewport=VIEWPORT)
         log = ConsoleLog(page)
         page.goto(base + "/index.html?mock=1")
-        page.wait_for_function("() => window.sonosteer && window.sonosteer.stats.shown > 0", timeout=20000)
+        page.wait_for_function(
+            "() => window.sonosteer && window.sonosteer.stats.shown > 0", timeout=20000
+        )
         yield page, log
 
 
@@ -40,8 +48,12 @@ def test_mock_mode_plays_and_answers_controls(mock_page):
     # A preset reaches the mock exactly like the real server: the preset changes, the drawn mask stays.
     page.click('.block-tab[data-block="mid.0"]')
     page.click('.mask-presets [data-preset="floor"]')
-    page.wait_for_function("() => window.sonosteerMock.settings.blocks['mid.0'].spatial.preset === 'floor'")
-    assert page.evaluate("window.sonosteerMock.settings.blocks['mid.0'].mode") == "manual"
+    page.wait_for_function(
+        "() => window.sonosteerMock.settings.blocks['mid.0'].spatial.preset === 'floor'"
+    )
+    assert (
+        page.evaluate("window.sonosteerMock.settings.blocks['mid.0'].mode") == "manual"
+    )
     assert log.errors == [], log.errors
 
 
@@ -70,7 +82,10 @@ def test_orbs_drag_with_inertia_and_stay_off_the_image(mock_page):
     assert grabbed == "1" and selected == 1  # pressing an orb selects its block
     assert start["y"] - released["y"] > 100  # it followed the pointer
     assert abs(later["y"] - released["y"]) > 5  # and kept moving after release
-    inside = image["x"] - radius < rest["x"] < image["x"] + image["w"] + radius and image["y"] - radius < rest["y"] < image["y"] + image["h"] + radius
+    inside = (
+        image["x"] - radius < rest["x"] < image["x"] + image["w"] + radius
+        and image["y"] - radius < rest["y"] < image["y"] + image["h"] + radius
+    )
     assert not inside, (rest, image)
     assert 0 <= rest["x"] <= stage["width"] and 0 <= rest["y"] <= stage["height"]
     page.screenshot(path=artifact("mock-orb-dragged.png"))

@@ -113,7 +113,9 @@ def live_server(track: Path, home: Path, timeout_s: float = 240.0):
     port = free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(REPO_ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTHONPATH": str(REPO_ROOT / "src")
+        + os.pathsep
+        + os.environ.get("PYTHONPATH", ""),
         "SONOSTEER_CACHE": str(home / "cache"),
         "SONOSTEER_DATA": str(home / "data"),
         "HF_HUB_OFFLINE": "1",
@@ -122,7 +124,18 @@ def live_server(track: Path, home: Path, timeout_s: float = 240.0):
     log_path = home / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sonosteer", "play", str(track), "--engine", "preview", "--no-browser", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "sonosteer",
+                "play",
+                str(track),
+                "--engine",
+                "preview",
+                "--no-browser",
+                "--port",
+                str(port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -133,7 +146,9 @@ def live_server(track: Path, home: Path, timeout_s: float = 240.0):
             deadline = time.monotonic() + timeout_s
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"sonosteer play exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+                    raise RuntimeError(
+                        f"sonosteer play exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}"
+                    )
                 try:
                     with urllib.request.urlopen(f"{base}/api/health", timeout=2) as res:
                         if res.status == 200:
@@ -141,7 +156,9 @@ def live_server(track: Path, home: Path, timeout_s: float = 240.0):
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"sonosteer play did not answer within {timeout_s:.0f} s:\n{log_path.read_text()[-4000:]}")
+                    raise RuntimeError(
+                        f"sonosteer play did not answer within {timeout_s:.0f} s:\n{log_path.read_text()[-4000:]}"
+                    )
                 time.sleep(0.5)
             yield base
         finally:

@@ -4,7 +4,7 @@
 import { AudioTransport } from "./audio_transport.js";
 import { BLOCKS } from "./blocks.js";
 import { Api } from "./net/api.js";
-import { Connection, defaultSocketUrl, nowMs } from "./net/connection.js";
+import { Connection, defaultSocketUrl } from "./net/connection.js";
 import { Session } from "./net/session.js";
 import { categoryColor, sourceColor } from "./palette.js";
 import { BlockPanel } from "./panels/block_panel.js";
