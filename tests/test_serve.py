@@ -67,6 +67,29 @@ def test_welcome_then_frames_with_increasing_numbers(live):
     assert (len(frames) - 1) / (span_ms / 1000.0) == pytest.approx(FPS, rel=0.35)
 
 
+def test_each_frame_is_preceded_by_its_meters(live, analysed):
+    server, url, make_client = live
+    client = make_client()
+    client.request({"type": "set", "path": "/blocks/down.2.1/link_target", "value": "drums"}, "changed")
+    client.send({"type": "transport", "action": "play"})
+    frames = client.wait_frames(20)
+    first = frames[-10].header.frame_number
+    with client._cond:
+        arrivals = list(client.arrivals)
+        meters = {m["frame_number"]: m for m in client.messages if m.get("type") == "meters"}
+    for i, (kind, number) in enumerate(arrivals):
+        if kind == "frame" and number >= first:
+            assert arrivals[i - 1] == ("meters", number), f"frame {number} came without its meters"
+    bundle = analysed[2]
+    energy = np.asarray(bundle.channel("drums", "energy_smooth"))
+    for received in frames[-10:]:
+        m = meters[received.header.frame_number]
+        assert abs(m["media_time_s"] - received.header.media_time_s) < 1e-3
+        expected = np.interp(m["media_time_s"], bundle.times_s, energy)
+        assert abs(m["blocks"][0]["energy_smooth"] - expected) < 1e-3
+        assert m["blocks"][1]["energy_smooth"] == 0.0  # unlinked block
+
+
 def test_media_time_tracks_the_reported_audio_position(live):
     server, url, client = live
     c = client()
@@ -272,6 +295,8 @@ def test_track_ids_cannot_escape_the_library(live):
         r = http.delete("/api/tracks/...")
         assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_track"
         assert http.delete("/api/tracks/..%2F..").status_code == 404
+        r = http.get("/api/no-such-endpoint")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
 def test_audio_is_served_with_range_support(live, analysed):
