@@ -29,7 +29,9 @@ def analysed(music_dir):
 def live(tmp_path, analysed):
     """A running server with the drum loop loaded; yields (server, base_url, make_client)."""
     path, cache, bundle = analysed
-    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=FPS, max_upload_bytes=2_000_000)
+    config = ServerConfig(
+        data_root=tmp_path / "data", cache_root=cache, fps=FPS, max_upload_bytes=2_000_000, starter_scene=False
+    )
     server = LiveServer(PreviewRenderer(SIZE, SIZE), config, engine_reason="preview renderer, for the tests")
     url = server.start_in_thread()
     track = server.add_track_file(path, analysis_key(path)[0], bundle)
@@ -330,7 +332,7 @@ def test_scenes_save_list_load_and_bad_names(live):
 
 def test_settings_are_kept_across_restarts_and_unfit_ones_are_dropped(tmp_path, analysed):
     path, cache, bundle = analysed
-    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10)
+    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10, starter_scene=False)
 
     def start() -> tuple[LiveServer, str]:
         server = LiveServer(PreviewRenderer(64, 64), config)
@@ -352,3 +354,16 @@ def test_settings_are_kept_across_restarts_and_unfit_ones_are_dropped(tmp_path, 
         assert session.scene.blocks["up.0.0"].feature_id == 0
     finally:
         third.stop()
+
+
+def test_a_new_track_starts_from_the_starter_scene(tmp_path, analysed):
+    path, cache, bundle = analysed
+    server = LiveServer(PreviewRenderer(SIZE, SIZE), ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10))
+    server.start_in_thread()
+    try:
+        track = server.add_track_file(path, analysis_key(path)[0], bundle)
+        session = server.sessions.load(track.id)
+        assert session.scene.block("mid.0").link_target == "drums"
+        assert session.scene.prompt.a and session.scene.prompt.b
+    finally:
+        server.stop()

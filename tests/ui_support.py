@@ -133,6 +133,7 @@ def live_server(track: Path, home: Path, timeout_s: float = 240.0):
                 "--engine",
                 "preview",
                 "--no-browser",
+                "--no-starter-scene",  # the tests reason about one block at a time
                 "--port",
                 str(port),
             ],
