@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,8 +28,6 @@ from sonosteer.serve.render_loop import RenderLoop
 from sonosteer.serve.scenes import SceneStore
 from sonosteer.serve.sessions import SessionManager
 from sonosteer.serve.tracks import Track, TrackLibrary
-
-GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -112,10 +109,6 @@ class LiveServer:
         self.library.close()
 
     def _uvicorn_server(self) -> uvicorn.Server:
-        # Render, encoder and event-loop threads hand the GIL over at blocking calls; with Python's
-        # default 5 ms switch interval a thread that needs it for a moment (the encoder returning
-        # a JPEG, the loop sending it) can wait up to 5 ms behind the render thread's Python work.
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         config = uvicorn.Config(
             self.app,
             log_level="warning",
