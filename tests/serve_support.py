@@ -40,6 +40,8 @@ class WsClient:
     read: bool = True
     conn: ClientConnection | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[tuple[str, int | None]] = field(default_factory=list)
+    """Everything received, in order: ("frame", frame number) or (message type, its frame_number)."""
     received: list[Received] = field(default_factory=list)
     welcome: dict[str, Any] | None = None
     _thread: threading.Thread | None = None
@@ -68,8 +70,11 @@ class WsClient:
                     if isinstance(data, bytes):
                         header, jpeg = FrameHeader.unpack(data)
                         self.received.append(Received(header, jpeg, now_ms))
+                        self.arrivals.append(("frame", header.frame_number))
                     else:
-                        self.messages.append(json.loads(data))
+                        message = json.loads(data)
+                        self.messages.append(message)
+                        self.arrivals.append((message.get("type"), message.get("frame_number")))
                     self._cond.notify_all()
         except Exception as exc:
             self.error = exc

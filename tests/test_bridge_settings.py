@@ -146,3 +146,16 @@ def test_carrying_a_scene_to_another_track_unlinks_only_missing_stems():
     assert carried.block("mid.0").link_target is None and carried.block("mid.0").feature_id == 9
     assert carried.block("up.0.0").link_target == "drums"
     assert unlink_missing(carried, ["drums"]) == (carried, [])
+
+
+def test_starter_scene_links_each_block_to_a_present_stem():
+    from sonosteer.bridge.starter import STARTER_LINKS, starter_scene
+
+    full = starter_scene(["bass", "drums", "vocals", "other", "global"])
+    assert {k: b.link_target for k, b in full.blocks.items()} == {
+        "down.2.1": "bass", "mid.0": "drums", "up.0.0": "vocals", "up.0.1": "other"
+    }
+    assert all(b.mode == "auto" for b in full.blocks.values()) and full.prompt.a and full.prompt.b
+    assert {k: b.rank for k, b in full.blocks.items()} == {k: v[1] for k, v in STARTER_LINKS.items()}
+    mix_only = starter_scene(["global"])  # a track without separated stems: falls back or stays unlinked
+    assert mix_only.block("mid.0").link_target == "global" and mix_only.block("up.0.0").link_target is None

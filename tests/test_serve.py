@@ -29,7 +29,9 @@ def analysed(music_dir):
 def live(tmp_path, analysed):
     """A running server with the drum loop loaded; yields (server, base_url, make_client)."""
     path, cache, bundle = analysed
-    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=FPS, max_upload_bytes=2_000_000)
+    config = ServerConfig(
+        data_root=tmp_path / "data", cache_root=cache, fps=FPS, max_upload_bytes=2_000_000, starter_scene=False
+    )
     server = LiveServer(PreviewRenderer(SIZE, SIZE), config, engine_reason="preview renderer, for the tests")
     url = server.start_in_thread()
     track = server.add_track_file(path, analysis_key(path)[0], bundle)
@@ -65,6 +67,29 @@ def test_welcome_then_frames_with_increasing_numbers(live):
     # Frames arrive at the configured rate (paused, the controls still render).
     span_ms = frames[-1].received_ms - frames[0].received_ms
     assert (len(frames) - 1) / (span_ms / 1000.0) == pytest.approx(FPS, rel=0.35)
+
+
+def test_each_frame_is_preceded_by_its_meters(live, analysed):
+    server, url, make_client = live
+    client = make_client()
+    client.request({"type": "set", "path": "/blocks/down.2.1/link_target", "value": "drums"}, "changed")
+    client.send({"type": "transport", "action": "play"})
+    frames = client.wait_frames(20)
+    first = frames[-10].header.frame_number
+    with client._cond:
+        arrivals = list(client.arrivals)
+        meters = {m["frame_number"]: m for m in client.messages if m.get("type") == "meters"}
+    for i, (kind, number) in enumerate(arrivals):
+        if kind == "frame" and number >= first:
+            assert arrivals[i - 1] == ("meters", number), f"frame {number} came without its meters"
+    bundle = analysed[2]
+    energy = np.asarray(bundle.channel("drums", "energy_smooth"))
+    for received in frames[-10:]:
+        m = meters[received.header.frame_number]
+        assert abs(m["media_time_s"] - received.header.media_time_s) < 1e-3
+        expected = np.interp(m["media_time_s"], bundle.times_s, energy)
+        assert abs(m["blocks"][0]["energy_smooth"] - expected) < 1e-3
+        assert m["blocks"][1]["energy_smooth"] == 0.0  # unlinked block
 
 
 def test_media_time_tracks_the_reported_audio_position(live):
@@ -272,6 +297,8 @@ def test_track_ids_cannot_escape_the_library(live):
         r = http.delete("/api/tracks/...")
         assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_track"
         assert http.delete("/api/tracks/..%2F..").status_code == 404
+        r = http.get("/api/no-such-endpoint")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
 def test_audio_is_served_with_range_support(live, analysed):
@@ -305,7 +332,7 @@ def test_scenes_save_list_load_and_bad_names(live):
 
 def test_settings_are_kept_across_restarts_and_unfit_ones_are_dropped(tmp_path, analysed):
     path, cache, bundle = analysed
-    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10)
+    config = ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10, starter_scene=False)
 
     def start() -> tuple[LiveServer, str]:
         server = LiveServer(PreviewRenderer(64, 64), config)
@@ -327,3 +354,16 @@ def test_settings_are_kept_across_restarts_and_unfit_ones_are_dropped(tmp_path, 
         assert session.scene.blocks["up.0.0"].feature_id == 0
     finally:
         third.stop()
+
+
+def test_a_new_track_starts_from_the_starter_scene(tmp_path, analysed):
+    path, cache, bundle = analysed
+    server = LiveServer(PreviewRenderer(SIZE, SIZE), ServerConfig(data_root=tmp_path / "data", cache_root=cache, fps=10))
+    server.start_in_thread()
+    try:
+        track = server.add_track_file(path, analysis_key(path)[0], bundle)
+        session = server.sessions.load(track.id)
+        assert session.scene.block("mid.0").link_target == "drums"
+        assert session.scene.prompt.a and session.scene.prompt.b
+    finally:
+        server.stop()

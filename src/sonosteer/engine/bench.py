@@ -30,6 +30,7 @@ from sonosteer.engine.architectures import (
     pooled_width,
 )
 from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.loading import EngineParts
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.sae import BlockSae
@@ -240,6 +241,12 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"attention={settings.attention}, compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
+    if args.profile and cuda:
+        torch._dynamo.reset()
+        plain = torch.compile(engine.generator, fullgraph=True, dynamic=False)  # same kernels, no CUDA graph
+        categories, kernel_ms, kernels = kernel_breakdown(lambda: plain())
+        rows.append(["kernel time per frame (profiled, no CUDA graph) / kernels per frame", kernel_ms, kernels, ""])
+        rows += [[f"  {name} (ms, kernels)", ms, n, ""] for name, ms, n in categories]
     append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)
     engine.close()
     return rows

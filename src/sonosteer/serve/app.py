@@ -320,6 +320,11 @@ def create_app(server: LiveServer, web_root: Path = WEB_ROOT) -> FastAPI:
             server.controller.on_disconnect(client)
             await server.hub.remove(client)
 
+    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown_api(path: str) -> None:
+        """Anything else under /api is a JSON 404, never a static file or the UI's 405."""
+        raise ApiError("not_found", f"no API endpoint /api/{path}")
+
     # -- the browser UI ----------------------------------------------------------------
 
     if (web_root / "index.html").is_file():

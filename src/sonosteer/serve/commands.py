@@ -31,6 +31,11 @@ def register(commands, bench) -> None:
     p.add_argument("--fps", type=float, default=50.0, help="frames per second to render (0: as fast as possible)")
     p.add_argument("--jpeg-quality", type=int, default=85, help="JPEG quality of the streamed frames (1-100)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest audio upload accepted, in MB")
+    p.add_argument(
+        "--no-starter-scene",
+        action="store_true",
+        help="new tracks start with every block unlinked (default: each block linked to a fitting stem)",
+    )
     p.add_argument("--labels", type=Path, default=None, help="feature labels file (default: the data folder's)")
     p.add_argument("--cache", type=Path, default=None, help="analysis cache root (default: $SONOSTEER_CACHE or the user cache dir)")
     add_weights_arguments(p)

@@ -7,6 +7,7 @@ newer frame arrives before the pending one was picked up, the older one is repla
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ class RenderedFrame:
     output_time_s: float
     """time.perf_counter() when the engine handed the frame over."""
     flags: int = 0
+    meters: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class EncodedFrame:
     encode_ms: float
     output_time_s: float
     jpeg: bytes
+    meters_json: str | None = None
+    """The frame's `meters` message, serialised once for every client."""
 
 
 class JpegEncoder:
@@ -137,5 +141,8 @@ class JpegEncoder:
                     encode_ms=encode_ms,
                     output_time_s=frame.output_time_s,
                     jpeg=jpeg,
+                    meters_json=None if frame.meters is None else json.dumps(
+                        {"type": "meters", "frame_number": frame.frame_number, **frame.meters}, separators=(",", ":")
+                    ),
                 )
             )

@@ -152,6 +152,8 @@ class Hub:
                         self._last_sent_frame = frame.frame_number
                         if self._on_first_send is not None:
                             self._on_first_send(frame.frame_number, now)
+                    if frame.meters_json is not None:
+                        await ws.send_text(frame.meters_json)
                     await ws.send_bytes(header + frame.jpeg)
                     client.delivered += 1
                     client.delivered_rate.tick(time.perf_counter())

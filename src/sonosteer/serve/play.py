@@ -89,6 +89,7 @@ def play(args) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1e6),
         cache_root=args.cache or cache_root(),
         labels_path=args.labels,
+        starter_scene=not args.no_starter_scene,
     )
     try:
         server = LiveServer(engine, config, engine_reason=choice.reason)

@@ -33,6 +33,8 @@ class FramePlan:
 
     controls: FrameControls
     epoch: int
+    meters: dict | None = None
+    """What drove the frame, for the UI's orbs (`sonosteer.bridge.meters`); sent just before the frame."""
 
 
 class FrameSource(Protocol):
@@ -171,6 +173,7 @@ class RenderLoop:
                 render_ms=(t2 - t1) * 1000.0,
                 output_time_s=t2,
                 flags=self._flags,
+                meters=plan.meters,
             )
         )
         return True

@@ -43,6 +43,8 @@ class ServerConfig:
     cache_root: Path = field(default_factory=cache_root)
     labels_path: Path | None = None
     web_root: Path | None = None
+    starter_scene: bool = True
+    """New tracks start linked to their stems (`sonosteer.bridge.starter`); False: the bare defaults."""
 
 
 class LiveServer:
@@ -65,7 +67,9 @@ class LiveServer:
             cache_root=self.config.cache_root,
             on_change=self._on_track_change,
         )
-        self.sessions = SessionManager(self.library, store_root=self.config.data_root / "sessions")
+        self.sessions = SessionManager(
+            self.library, store_root=self.config.data_root / "sessions", starter=self.config.starter_scene
+        )
         self.encoder = JpegEncoder(self._on_encoded, quality=self.config.jpeg_quality)
         self.render_loop = RenderLoop(engine, self.encoder, self.sessions, fps=self.config.fps)
         self.controller = Controller(self.sessions, self.hub, self.engine_info)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from sonosteer.audio.bundle import AnalysisBundle
+from sonosteer.blocks import BLOCK_NAMES
 from sonosteer.bridge.clock import AudioClock
 from sonosteer.bridge.masks import preset_mask
+from sonosteer.bridge.meters import MeterSampler
 from sonosteer.bridge.planner import FramePlanner
 from sonosteer.bridge.settings import Scene, SettingsError, apply_update
 from sonosteer.serve.protocol import ProtocolError
@@ -77,6 +79,7 @@ class TrackSession:
         self.scene = scene or Scene()
         self.clock = AudioClock()
         self.planner = FramePlanner(bundle, self.scene)
+        self.meter_sampler = MeterSampler(bundle)
         self.next_epoch = next_epoch
         """Epochs come from the server's one counter, so frames of another track never share one."""
         self.epoch = next_epoch()
@@ -96,7 +99,9 @@ class TrackSession:
             target = min(max(target, 0.0), self.duration_s)
             controls = self.planner.plan(target)
             controls.media_time_s = target
-            return FramePlan(controls=controls, epoch=self.epoch)
+            targets = [b.link_target if b.enabled else None for b in map(self.scene.block, BLOCK_NAMES)]
+            meters = self.meter_sampler.meters(controls, targets)
+            return FramePlan(controls=controls, epoch=self.epoch, meters=meters)
 
     # -- settings ----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from sonosteer.bridge.settings import SettingsError, load_scene, save_scene
+from sonosteer.bridge.starter import starter_scene
 from sonosteer.serve.protocol import ProtocolError
 from sonosteer.serve.render_loop import FramePlan
 from sonosteer.serve.session import TrackSession
@@ -22,9 +23,10 @@ from sonosteer.serve.tracks import TrackLibrary
 class SessionManager:
     """Owns the TrackSessions; `current` is the one rendered and steered by every client."""
 
-    def __init__(self, library: TrackLibrary, store_root: Path | None = None):
+    def __init__(self, library: TrackLibrary, store_root: Path | None = None, starter: bool = True):
         self.library = library
         self.store_root = store_root
+        self.starter = starter
         self._epochs = itertools.count(1)
         self._sessions: dict[str, TrackSession] = {}
         self._current: TrackSession | None = None
@@ -79,7 +81,8 @@ class SessionManager:
                 return TrackSession(track_id, bundle, scene=stored, next_epoch=self._epochs.__next__)
             except SettingsError as exc:
                 print(f"warning: starting track {track_id} from default settings: {exc}", file=sys.stderr)
-        return TrackSession(track_id, bundle, next_epoch=self._epochs.__next__)
+        scene = starter_scene(bundle.stems) if self.starter else None
+        return TrackSession(track_id, bundle, scene=scene, next_epoch=self._epochs.__next__)
 
     def _stored_scene(self, track_id: str):
         path = None if self.store_root is None else self.store_root / f"{track_id}.json"
