@@ -1,6 +1,8 @@
-"""On a CUDA GPU: the compiled CUDA-graph engine (inductor, mode="reduce-overhead") matches eager within
-fp16 tolerance after in-place updates of strength, mask, feature, prompt blend, noise angle, prompts and
-seeds, and frames handed out survive the next replays. Run with `python -m pytest -m gpu tests/test_engine_gpu.py`."""
+"""On a CUDA GPU: the compiled CUDA-graph engine (inductor; one torch.cuda.graph by default, inductor's
+graph trees as the alternative) matches eager within fp16 tolerance after in-place updates of strength,
+mask, feature, prompt blend, noise angle, prompts and seeds; frames handed out survive the next
+replays; nvJPEG frames decode to the rendered frame; the fp8 mode compiles to what it computes eagerly.
+Run with `python -m pytest -m gpu tests/test_engine_gpu.py`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ import pytest
 import torch
 from engine_fixtures import control_sequence, tiny_settings
 
+import sonosteer.engine.steered_engine as steered_engine
+from sonosteer.engine.quantize import Fp8Linear, quantize_fp8
 from sonosteer.engine.steered_engine import SteeredEngine
+
+COMMON = {"device": "cuda", "dtype": "float16", "height": 512, "width": 512}
 
 pytestmark = [
     pytest.mark.gpu,
@@ -20,16 +26,13 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def engines(tiny_weights, tmp_path_factory):
     cache = tmp_path_factory.mktemp("inductor-cache")
-    common = {"device": "cuda", "dtype": "float16", "height": 512, "width": 512}
-    graph = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=True, compile_cache_dir=cache, **common))
-    eager = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=False, **common))
+    graph = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=True, compile_cache_dir=cache, **COMMON))
+    eager = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=False, **COMMON))
     graph.warmup()
     return graph, eager
 
 
-def test_cuda_graph_matches_eager_after_in_place_updates(engines):
-    graph, eager = engines
-    assert graph.label.startswith("SDXL-Turbo, CUDA graph, float16")
+def _matches_eager_after_in_place_updates(graph, eager):
     previous = previous_reference = None
     for i, controls in enumerate(control_sequence()):
         graph.apply(controls)
@@ -44,6 +47,48 @@ def test_cuda_graph_matches_eager_after_in_place_updates(engines):
             assert np.abs(frame - previous_reference).mean() > diff.mean(), f"frame {i} is closer to the old frame"
         previous, previous_reference = frame, reference
     assert {"gpu", "d2h", "apply"} <= set(graph.last_timings_ms)
+
+
+def test_cuda_graph_matches_eager_after_in_place_updates(engines):
+    graph, eager = engines
+    assert graph.label.startswith("SDXL-Turbo, CUDA graph, float16") and graph.settings.graph_capture == "manual"
+    _matches_eager_after_in_place_updates(graph, eager)
+
+
+def test_inductor_graph_trees_match_eager_too(engines, tiny_weights, tmp_path):
+    _, eager = engines
+    trees = SteeredEngine.from_settings(
+        tiny_settings(tiny_weights, compile=True, compile_cache_dir=tmp_path, graph_capture="trees", **COMMON)
+    )
+    trees.warmup()
+    _matches_eager_after_in_place_updates(trees, eager)
+    trees.close()
+
+
+def test_gpu_jpeg_frames_decode_to_the_rendered_frame(engines):
+    simplejpeg = pytest.importorskip("simplejpeg")
+    graph, _ = engines
+    if not graph.encodes_jpeg:
+        pytest.skip(graph.jpeg_reason)
+    for controls in control_sequence()[:3]:
+        graph.apply(controls)
+        pixels = graph.render().astype(np.int16)
+        jpeg = graph.render_jpeg(90)
+        assert jpeg[:2] == b"\xff\xd8" and 5_000 < len(jpeg) < 400_000
+        decoded = simplejpeg.decode_jpeg(jpeg).astype(np.int16)
+        assert decoded.shape == pixels.shape
+        assert np.abs(decoded - pixels).mean() < 4.0
+    assert graph.last_timings_ms["d2h"] == 0.0 and graph.last_timings_ms["jpeg"] > 0.0
+
+
+def test_fp8_mode_compiles_to_what_it_computes_eagerly(tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet, keep=None: quantize_fp8(unet, keep, min_features=32))
+    settings = {"quantize": "fp8", **COMMON}
+    graph = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=True, compile_cache_dir=tmp_path, **settings))
+    eager = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=False, **settings))
+    assert any(isinstance(m, Fp8Linear) for m in graph.generator.unet.modules())
+    graph.warmup()
+    _matches_eager_after_in_place_updates(graph, eager)
 
 
 def test_frames_handed_out_survive_replays(engines):

@@ -167,3 +167,44 @@ def test_encoder_refuses_bad_quality_and_keeps_running_after_a_bad_frame():
     assert got.wait(5)
     encoder.stop()
     assert encoder.errors == 1 and [f.frame_number for f in frames] == [1]
+
+
+class SelfEncodingRenderer(CountingRenderer):
+    """Like the SDXL engine with nvJPEG: hands over JPEG bytes (encoded here with simplejpeg) instead of pixels."""
+
+    encodes_jpeg = True
+
+    def __init__(self):
+        super().__init__(ring_size=2)
+        self.qualities: list[int] = []
+
+    def render(self) -> np.ndarray:
+        raise AssertionError("a self-encoding renderer's raw frames must not be asked for")
+
+    def render_jpeg(self, quality: int) -> bytes:
+        self.qualities.append(quality)
+        pixels = super().render()
+        self.last_timings_ms["jpeg"] = 0.25
+        return simplejpeg.encode_jpeg(pixels, quality=quality, colorspace="RGB")
+
+
+def test_frames_the_engine_encodes_skip_the_cpu_encoder_and_keep_their_order():
+    engine = SelfEncodingRenderer()
+    loop, encoder, encoded = run_pipeline(engine, Source(), fps=100.0, seconds=0.6)
+    assert len(encoded) > 30 and set(engine.qualities) == {90}  # the server's quality reaches the engine
+    assert encoder.replaced == 0 and not encoder.busy  # nothing went through the encoder thread
+    assert [f.frame_number for f in encoded] == list(range(len(encoded)))
+    for frame in encoded:
+        assert (frame.width, frame.height, frame.encode_ms) == (64, 64, 0.25)
+        pixels = simplejpeg.decode_jpeg(frame.jpeg)
+        assert abs(float(pixels.mean()) - (frame.frame_number * 7) % 250) < 3, frame.frame_number
+    assert 0.0 < loop.pipeline_latency_s() < 0.05
+
+
+def test_deliver_refuses_raw_pixels():
+    from sonosteer.serve.encoder import RenderedFrame
+
+    encoder = JpegEncoder(lambda f: None)
+    raw = RenderedFrame(0, 0, 0.0, np.zeros((8, 8, 3), np.uint8), 0.0, 0.0, time.perf_counter())
+    with pytest.raises(ValueError, match="submit"):
+        encoder.deliver(raw)

@@ -143,6 +143,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         attention=args.attention,
         compile_mode=args.compile_mode,
         quantize=args.quantize,
+        graph_capture=args.graph_capture,
+        inductor_options=tuple(args.inductor),
     )
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
@@ -204,6 +206,18 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         rows.append(["  apply() on the host", *_percentiles(apply_ms), "ms"])
         rows.append(["  generator graph on the GPU", *_percentiles(gpu_ms), "ms"])
         rows.append(["  device-to-host copy (pinned)", *_percentiles(d2h_ms), "ms"])
+        if engine.encodes_jpeg:
+            jpeg_ms, sizes = [], []
+
+            def jpeg_frame() -> None:
+                engine.apply(_controls_for(next(frame_no), controls))
+                sizes.append(len(engine.render_jpeg(85)))
+                jpeg_ms.append(engine.last_timings_ms["jpeg"])
+
+            frame_ms = _percentiles(_timed(jpeg_frame, args.frames, sync))
+            rows.append(["compiled frame as JPEG (apply + render_jpeg, nvJPEG q85)", *frame_ms, "ms"])
+            rows.append(["  nvJPEG encode + JPEG bytes to host", *_percentiles(jpeg_ms), "ms"])
+            rows.append(["  JPEG size", float(np.median(sizes)) / 1e3, float(np.percentile(sizes, 99)) / 1e3, "kB"])
         if cuda and args.backend == "inductor":
             decode = torch.compile(engine.generator.decode, fullgraph=True, dynamic=False, mode="reduce-overhead")
             static_x0 = x0.clone()
@@ -239,6 +253,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
         f"attention={settings.attention}, compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
+        f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     if args.profile and cuda:

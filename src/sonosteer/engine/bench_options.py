@@ -5,6 +5,22 @@ from __future__ import annotations
 import argparse
 
 
+def inductor_option(text: str) -> tuple[str, bool | int | float | str]:
+    """'name=value' -> (name, value) with true/false, integers and decimals converted."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return name.strip(), lowered == "true"
+    for kind in (int, float):
+        try:
+            return name.strip(), kind(raw)
+        except ValueError:
+            pass
+    return name.strip(), raw.strip()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU smoke test) instead of full size")
     parser.add_argument("--frames", type=int, default=200, help="timed frames per measure (default 200)")
@@ -22,7 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
     )
     parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
-    parser.add_argument("--quantize", choices=("none", "fp8"), default="none", help="opt-in fp8 linears (torchao)")
+    parser.add_argument("--quantize", choices=("none", "fp8"), default="none", help="opt-in fp8 transformer linears")
+    parser.add_argument(
+        "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
+    )
+    parser.add_argument(
+        "--inductor",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=inductor_option,
+        help="extra inductor config for the compile, e.g. conv_1x1_as_mm=true (repeatable)",
+    )
     parser.add_argument(
         "--compare-reference",
         action=argparse.BooleanOptionalAction,

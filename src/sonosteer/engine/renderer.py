@@ -33,6 +33,10 @@ class Renderer(Protocol):
     render() returns an (height, width, 3) uint8 array that stays valid for `ring_size - 1`
     further renders; copy it if it must live longer.
     last_timings_ms: the split of the latest render (e.g. {"apply": .., "gpu": .., "d2h": ..}).
+
+    A renderer may also encode its frames itself (SDXL-Turbo with nvJPEG on the GPU): then it has
+    `encodes_jpeg = True` and `render_jpeg(quality) -> bytes`, which the server uses instead of
+    `render()` plus its own CPU encoder.
     """
 
     kind: str

@@ -19,6 +19,7 @@ DTYPES = ("auto", "float16", "bfloat16", "float32")
 ATTENTION_PATHS = ("fast", "reference")
 COMPILE_MODES = ("reduce-overhead", "max-autotune")
 QUANTIZATIONS = ("none", "fp8")
+GRAPH_CAPTURES = ("manual", "trees")
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -52,10 +53,17 @@ class EngineSettings:
     attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
         prompt and blended per frame; same function, fewer kernels) or "reference" (diffusers'
         own attention, the exact published fp16 path).
-    compile_mode: inductor mode on CUDA: "reduce-overhead" (CUDA graph) or "max-autotune" (CUDA
-        graph plus Triton GEMM autotuning: longer first compile, cached on disk).
-    quantize: "none", or "fp8" (opt-in: the UNet's large linear layers in float8 with per-tensor
-        scales through torchao; faster where supported, with a stated accuracy cost).
+    compile_mode: inductor mode on CUDA: "reduce-overhead" (no autotuning) or "max-autotune"
+        (Triton GEMM autotuning and coordinate-descent tuning: longer first compile, cached on disk).
+    inductor_options: extra inductor config for the compile, as (name, value) pairs, e.g.
+        (("conv_1x1_as_mm", True),); for measuring variants (`sonosteer bench engine --inductor`).
+    graph_capture: how the compiled generator becomes one CUDA graph on CUDA: "manual" (captured
+        once with torch.cuda.graph and replayed: the least host work per frame) or "trees"
+        (inductor's own CUDA-graph trees).
+    quantize: "none", or "fp8" (opt-in fast mode: the transformer linears in float8 with per-row
+        activation and per-channel weight scales; faster, with a stated accuracy cost).
+    gpu_jpeg: encode frames to JPEG on the GPU (nvJPEG through torchvision) so that only the JPEG
+        bytes cross to the host; None = on when CUDA and torchvision's nvJPEG work.
     """
 
     model: str = DEFAULT_MODEL
@@ -76,7 +84,10 @@ class EngineSettings:
     noise_cache_size: int = 32
     attention: str = "fast"
     compile_mode: str = "reduce-overhead"
+    inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
+    graph_capture: str = "manual"
     quantize: str = "none"
+    gpu_jpeg: bool | None = None
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -87,6 +98,8 @@ class EngineSettings:
             raise ValueError(f"attention must be one of {', '.join(ATTENTION_PATHS)}, got {self.attention!r}")
         if self.compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.graph_capture not in GRAPH_CAPTURES:
+            raise ValueError(f"graph_capture must be one of {', '.join(GRAPH_CAPTURES)}, got {self.graph_capture!r}")
         if self.quantize not in QUANTIZATIONS:
             raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
         if self.ring_size < 2:

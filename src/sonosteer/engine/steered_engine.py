@@ -21,16 +21,19 @@ from sonosteer.bridge.frame_controls import FrameControls, PromptRef
 from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.cuda_graph import CapturedGraph
+from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
-from sonosteer.engine.quantize import quantize_fp8
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
+from sonosteer.engine.gpu_jpeg import NvJpegEncoder
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
+from sonosteer.engine.quantize import quantize_fp8
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -83,7 +86,7 @@ class SteeredEngine:
             install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
         )
         if settings.quantize == "fp8":
-            quantize_fp8(parts.unet)
+            quantize_fp8(parts.unet, keep=self._cross_kv)
         timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
@@ -116,6 +119,11 @@ class SteeredEngine:
         self._compiled = settings.compile if settings.compile is not None else self._cuda
         self._graphed = self._compiled and self._cuda and settings.compile_backend == "inductor"
         self._generate = self._compile() if self._compiled else self.generator
+        if self._graphed and settings.graph_capture == "manual":
+            self._generate = CapturedGraph(self._generate)
+        self._jpeg: NvJpegEncoder | None = None
+        self.jpeg_reason = self._gpu_jpeg_reason(settings.gpu_jpeg)
+        self.encodes_jpeg = self.jpeg_reason is None
         self._prompt_pair: tuple[str, str] | None = None
         self._seed_pair: tuple[int, int] | None = None
         self._warned_dead: set[tuple[str, int]] = set()
@@ -127,6 +135,8 @@ class SteeredEngine:
             mode += f" ({settings.compile_mode})"
         if settings.quantize != "none":
             mode += f", {settings.quantize} linears"
+        if self.encodes_jpeg:
+            mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
@@ -155,8 +165,22 @@ class SteeredEngine:
             torch._dynamo.mark_static_address(buffer)
         options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
         if self._graphed:
-            options["mode"] = self.settings.compile_mode
+            from torch._inductor import list_mode_options  # noqa: PLC0415 - inductor loads only when compiling
+
+            inductor = dict(list_mode_options(self.settings.compile_mode))
+            inductor["triton.cudagraphs"] = self.settings.graph_capture == "trees"
+            inductor.update(self.settings.inductor_options)
+            options["options"] = inductor
         return torch.compile(self.generator, **options)
+
+    def _gpu_jpeg_reason(self, wanted: bool | None) -> str | None:
+        """None when frames will be JPEG-encoded on the GPU; otherwise why not (raises if asked for and impossible)."""
+        if wanted is False:
+            return "GPU JPEG encoding is turned off"
+        reason = NvJpegEncoder.probe(self.device)
+        if reason is not None and wanted:
+            raise EngineError(f"gpu_jpeg=True, but {reason}")
+        return reason
 
     def _mutable_buffers(self) -> list[torch.Tensor]:
         names = ("prompt_a", "prompt_b", "pooled_a", "pooled_b", "blend", "noise_a", "noise_b", "angle")
@@ -246,23 +270,48 @@ class SteeredEngine:
         if self._cuda:
             begin, generated, copied = self._events
             begin.record()
-            if self._graphed:
-                torch.compiler.cudagraph_mark_step_begin()
-            with torch.no_grad():
-                frame = self._generate()
+            frame = self._replay()
             generated.record()
             slot.copy_(frame, non_blocking=True)
             copied.record()
             copied.synchronize()
             gpu_ms, d2h_ms = begin.elapsed_time(generated), generated.elapsed_time(copied)
         else:
-            with torch.no_grad():
-                frame = self._generate()
+            frame = self._replay()
             mid = time.perf_counter()
             slot.copy_(frame)
             gpu_ms, d2h_ms = (mid - start) * 1e3, (time.perf_counter() - mid) * 1e3
         self.last_timings_ms.update(gpu=gpu_ms, d2h=d2h_ms, render=(time.perf_counter() - start) * 1e3)
         return array
+
+    def render_jpeg(self, quality: int) -> bytes:
+        """The current frame as JPEG bytes, encoded on the GPU: only the bytes cross to the host.
+
+        Available when `encodes_jpeg` (CUDA and torchvision's nvJPEG); `jpeg_reason` says why not.
+        """
+        self._check_open()
+        if not self.encodes_jpeg:
+            raise RuntimeError(f"this engine does not encode JPEG: {self.jpeg_reason}")
+        if self._jpeg is None or self._jpeg.quality != quality:
+            self._jpeg = NvJpegEncoder(quality)
+        start = time.perf_counter()
+        begin, generated, _ = self._events
+        begin.record()
+        frame = self._replay()
+        generated.record()
+        mid = time.perf_counter()
+        jpeg = self._jpeg.encode(frame)  # waits for the frame and the encode
+        end = time.perf_counter()
+        self.last_timings_ms.update(
+            gpu=begin.elapsed_time(generated), d2h=0.0, jpeg=(end - mid) * 1e3, render=(end - start) * 1e3
+        )
+        return jpeg
+
+    def _replay(self) -> torch.Tensor:
+        if self._graphed and self.settings.graph_capture == "trees":
+            torch.compiler.cudagraph_mark_step_begin()
+        with torch.no_grad():
+            return self._generate()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -280,6 +329,8 @@ class SteeredEngine:
                 )
                 progress(i / steps, message)
             self.render()
+        if self.encodes_jpeg:
+            self.render_jpeg(85)  # nvJPEG's first call sets up its handles
         self.warmup_s = time.perf_counter() - start
         if progress:
             progress(1.0, f"warm-up done in {self.warmup_s:.1f} s")

@@ -3,6 +3,8 @@
 The render loop hands each rendered frame to `submit`; the encoder thread encodes the latest
 pending frame with simplejpeg (libjpeg-turbo, releases the GIL) and passes the result on. If a
 newer frame arrives before the pending one was picked up, the older one is replaced (counted).
+A frame the engine encoded itself (nvJPEG on the GPU) goes through `deliver` instead, straight
+from the render thread: no thread hop, no host-side encode.
 """
 
 from __future__ import annotations
@@ -28,13 +30,19 @@ class RenderedFrame:
     frame_number: int
     epoch: int
     media_time_s: float
-    pixels: np.ndarray
+    pixels: np.ndarray | None
+    """(H, W, 3) uint8, or None when the engine already encoded the frame (`jpeg`)."""
     plan_ms: float
     render_ms: float
     output_time_s: float
     """time.perf_counter() when the engine handed the frame over."""
     flags: int = 0
     meters: dict | None = None
+    jpeg: bytes | None = None
+    width: int = 0
+    height: int = 0
+    encode_ms: float = 0.0
+    """For a frame the engine encoded: its JPEG, size and the encode's share of render_ms."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,13 @@ class JpegEncoder:
         if self._thread is not None:
             self._thread.join(timeout_s)
 
+    def deliver(self, frame: RenderedFrame) -> None:
+        """Pass on a frame the engine already encoded (`frame.jpeg`), in the caller's thread."""
+        if frame.jpeg is None:
+            raise ValueError("deliver() takes an encoded frame; submit() raw pixels instead")
+        self.encoded += 1
+        self._on_encoded(_encoded(frame, frame.jpeg, frame.width, frame.height, frame.encode_ms))
+
     def submit(self, frame: RenderedFrame) -> None:
         with self._cond:
             if self._pending is not None:
@@ -128,21 +143,25 @@ class JpegEncoder:
             self._encoding = None
             self.encoded += 1
             height, width = frame.pixels.shape[:2]
-            self._on_encoded(
-                EncodedFrame(
-                    frame_number=frame.frame_number,
-                    epoch=frame.epoch,
-                    width=width,
-                    height=height,
-                    flags=frame.flags,
-                    media_time_s=frame.media_time_s,
-                    plan_ms=frame.plan_ms,
-                    render_ms=frame.render_ms,
-                    encode_ms=encode_ms,
-                    output_time_s=frame.output_time_s,
-                    jpeg=jpeg,
-                    meters_json=None if frame.meters is None else json.dumps(
-                        {"type": "meters", "frame_number": frame.frame_number, **frame.meters}, separators=(",", ":")
-                    ),
-                )
-            )
+            self._on_encoded(_encoded(frame, jpeg, width, height, encode_ms))
+
+
+def _encoded(frame: RenderedFrame, jpeg: bytes, width: int, height: int, encode_ms: float) -> EncodedFrame:
+    meters_json = None
+    if frame.meters is not None:
+        meters = {"type": "meters", "frame_number": frame.frame_number, **frame.meters}
+        meters_json = json.dumps(meters, separators=(",", ":"))
+    return EncodedFrame(
+        frame_number=frame.frame_number,
+        epoch=frame.epoch,
+        width=width,
+        height=height,
+        flags=frame.flags,
+        media_time_s=frame.media_time_s,
+        plan_ms=frame.plan_ms,
+        render_ms=frame.render_ms,
+        encode_ms=encode_ms,
+        output_time_s=frame.output_time_s,
+        jpeg=jpeg,
+        meters_json=meters_json,
+    )

@@ -9,6 +9,7 @@ where the pipeline latency (plan start to socket send) and the client's render l
 measured. Backpressure: when the encoder is busy and the frame waiting for it is older than one
 interval, the engine work is skipped for this tick (a repeated frame is better than growing
 latency); the loop also never renders into an engine ring slot the encoder is still reading.
+An engine that encodes its own frames (nvJPEG) hands over JPEG bytes, delivered from this thread.
 """
 
 from __future__ import annotations
@@ -152,7 +153,11 @@ class RenderLoop:
             return False
         t1 = time.perf_counter()
         self.engine.apply(plan.controls)
-        pixels = self.engine.render()
+        encodes = getattr(self.engine, "encodes_jpeg", False)
+        if encodes:
+            jpeg, pixels = self.engine.render_jpeg(self.encoder.quality), None
+        else:
+            jpeg, pixels = None, self.engine.render()
         t2 = time.perf_counter()
         number = self.frame_number
         with self._starts_lock:
@@ -163,17 +168,23 @@ class RenderLoop:
         self.plan_ms.add((t1 - t0) * 1000.0)
         self.render_ms.add((t2 - t1) * 1000.0)
         self.render_rate.tick(t2)
-        self.encoder.submit(
-            RenderedFrame(
-                frame_number=number,
-                epoch=plan.epoch,
-                media_time_s=plan.controls.media_time_s,
-                pixels=pixels,
-                plan_ms=(t1 - t0) * 1000.0,
-                render_ms=(t2 - t1) * 1000.0,
-                output_time_s=t2,
-                flags=self._flags,
-                meters=plan.meters,
-            )
+        frame = RenderedFrame(
+            frame_number=number,
+            epoch=plan.epoch,
+            media_time_s=plan.controls.media_time_s,
+            pixels=pixels,
+            plan_ms=(t1 - t0) * 1000.0,
+            render_ms=(t2 - t1) * 1000.0,
+            output_time_s=t2,
+            flags=self._flags,
+            meters=plan.meters,
+            jpeg=jpeg,
+            width=self.engine.width,
+            height=self.engine.height,
+            encode_ms=self.engine.last_timings_ms.get("jpeg", 0.0) if encodes else 0.0,
         )
+        if encodes:
+            self.encoder.deliver(frame)
+        else:
+            self.encoder.submit(frame)
         return True
