@@ -4,6 +4,7 @@ aot_eager backend; tests/test_engine_gpu.py checks inductor + CUDA graphs on a G
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import torch
 from engine_fixtures import control_sequence, tiny_settings
@@ -26,3 +27,20 @@ def test_full_graph_capture_follows_in_place_updates_without_recompiling(tiny_we
             assert np.array_equal(frame, eager.render())
             assert previous is None or not np.array_equal(frame, previous), "each update must change the frame"
             previous = frame
+
+
+def test_compile_cache_goes_to_the_configured_folder_unless_the_user_chose_one(tmp_path, monkeypatch):
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from sonosteer.engine.steered_engine import _use_compile_cache
+
+    ours = tmp_path / "ours"
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    _use_compile_cache(ours)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ours) and ours.is_dir()
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())  # what inductor writes on its first look
+    _use_compile_cache(ours)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ours)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users"))
+    _use_compile_cache(ours)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users")

@@ -12,6 +12,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -158,9 +159,7 @@ class SteeredEngine:
 
     def _compile(self):
         """torch.compile the generator as one graph; inductor's caches go to the configured folder."""
-        cache_dir = self.settings.resolved_compile_cache_dir()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+        _use_compile_cache(self.settings.resolved_compile_cache_dir())
         for buffer in self._mutable_buffers():
             torch._dynamo.mark_static_address(buffer)
         options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
@@ -295,15 +294,18 @@ class SteeredEngine:
         if self._jpeg is None or self._jpeg.quality != quality:
             self._jpeg = NvJpegEncoder(quality)
         start = time.perf_counter()
-        begin, generated, _ = self._events
+        begin, generated, encoded = self._events
         begin.record()
         frame = self._replay()
         generated.record()
-        mid = time.perf_counter()
         jpeg = self._jpeg.encode(frame)  # waits for the frame and the encode
-        end = time.perf_counter()
+        encoded.record()
+        encoded.synchronize()
         self.last_timings_ms.update(
-            gpu=begin.elapsed_time(generated), d2h=0.0, jpeg=(end - mid) * 1e3, render=(end - start) * 1e3
+            gpu=begin.elapsed_time(generated),
+            d2h=0.0,
+            jpeg=generated.elapsed_time(encoded),
+            render=(time.perf_counter() - start) * 1e3,
         )
         return jpeg
 
@@ -356,6 +358,20 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
+
+
+def _use_compile_cache(folder: Path) -> None:
+    """Point inductor's on-disk caches at `folder`, unless the user chose a folder with TORCHINDUCTOR_CACHE_DIR.
+
+    Inductor writes its default folder into the variable the first time it looks, so a value equal
+    to that default is treated as unset.
+    """
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # noqa: PLC0415
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
 def _slerp_embedding(a: PromptEmbedding, b: PromptEmbedding, t: float) -> PromptEmbedding:
