@@ -51,7 +51,7 @@ def _matches_eager_after_in_place_updates(graph, eager):
 
 def test_cuda_graph_matches_eager_after_in_place_updates(engines):
     graph, eager = engines
-    assert graph.label.startswith("SDXL-Turbo, CUDA graph, float16") and graph.settings.graph_capture == "manual"
+    assert graph.label.startswith("SDXL-Turbo, CUDA graph") and graph.settings.graph_capture == "manual"
     _matches_eager_after_in_place_updates(graph, eager)
 
 
@@ -77,7 +77,10 @@ def test_gpu_jpeg_frames_decode_to_the_rendered_frame(engines):
         assert jpeg[:2] == b"\xff\xd8" and 5_000 < len(jpeg) < 400_000
         decoded = simplejpeg.decode_jpeg(jpeg).astype(np.int16)
         assert decoded.shape == pixels.shape
-        assert np.abs(decoded - pixels).mean() < 4.0
+        # As close to the frame as libjpeg-turbo gets at the same quality (4:2:0), with a little slack.
+        cpu = simplejpeg.encode_jpeg(pixels.astype(np.uint8), quality=90, colorspace="RGB", colorsubsampling="420")
+        cpu_error = np.abs(simplejpeg.decode_jpeg(cpu).astype(np.int16) - pixels).mean()
+        assert np.abs(decoded - pixels).mean() < 1.5 * cpu_error + 0.5
     assert graph.last_timings_ms["d2h"] == 0.0 and graph.last_timings_ms["jpeg"] > 0.0
 
 

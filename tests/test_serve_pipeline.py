@@ -170,27 +170,38 @@ def test_encoder_refuses_bad_quality_and_keeps_running_after_a_bad_frame():
 
 
 class SelfEncodingRenderer(CountingRenderer):
-    """Like the SDXL engine with nvJPEG: hands over JPEG bytes (encoded here with simplejpeg) instead of pixels."""
+    """Like the SDXL engine with nvJPEG: launch() starts a frame, collect_jpeg() hands over its JPEG
+    (encoded here with simplejpeg); records the order of calls."""
 
     encodes_jpeg = True
 
     def __init__(self):
         super().__init__(ring_size=2)
         self.qualities: list[int] = []
+        self.calls: list[str] = []
+        self.launched: np.ndarray | None = None
+
+    def apply(self, controls: FrameControls) -> None:
+        self.calls.append("apply")
 
     def render(self) -> np.ndarray:
         raise AssertionError("a self-encoding renderer's raw frames must not be asked for")
 
-    def render_jpeg(self, quality: int) -> bytes:
+    def launch(self) -> None:
+        assert self.launched is None, "launched twice without a collect"
+        self.calls.append("launch")
+        self.launched = super().render().copy()
+
+    def collect_jpeg(self, quality: int) -> bytes:
+        assert self.launched is not None, "collect without a launch"
+        self.calls.append("collect")
         self.qualities.append(quality)
-        pixels = super().render()
         self.last_timings_ms["jpeg"] = 0.25
+        pixels, self.launched = self.launched, None
         return simplejpeg.encode_jpeg(pixels, quality=quality, colorspace="RGB")
 
 
-def test_frames_the_engine_encodes_skip_the_cpu_encoder_and_keep_their_order():
-    engine = SelfEncodingRenderer()
-    loop, encoder, encoded = run_pipeline(engine, Source(), fps=100.0, seconds=0.6)
+def _check_encoded_frames(engine: SelfEncodingRenderer, encoder: JpegEncoder, encoded: list[EncodedFrame]) -> None:
     assert len(encoded) > 30 and set(engine.qualities) == {90}  # the server's quality reaches the engine
     assert encoder.replaced == 0 and not encoder.busy  # nothing went through the encoder thread
     assert [f.frame_number for f in encoded] == list(range(len(encoded)))
@@ -198,7 +209,23 @@ def test_frames_the_engine_encodes_skip_the_cpu_encoder_and_keep_their_order():
         assert (frame.width, frame.height, frame.encode_ms) == (64, 64, 0.25)
         pixels = simplejpeg.decode_jpeg(frame.jpeg)
         assert abs(float(pixels.mean()) - (frame.frame_number * 7) % 250) < 3, frame.frame_number
+
+
+def test_paced_frames_the_engine_encodes_are_collected_at_once():
+    engine = SelfEncodingRenderer()
+    loop, encoder, encoded = run_pipeline(engine, Source(), fps=100.0, seconds=0.6)
+    _check_encoded_frames(engine, encoder, encoded)
+    assert "".join(c[0] for c in engine.calls).startswith("alc" * 30)  # apply, launch, collect: no added latency
     assert 0.0 < loop.pipeline_latency_s() < 0.05
+
+
+def test_uncapped_frames_the_engine_encodes_overlap_the_next_plan():
+    engine = SelfEncodingRenderer()
+    loop, encoder, encoded = run_pipeline(engine, Source(), fps=0.0, seconds=0.5)
+    _check_encoded_frames(engine, encoder, encoded)
+    # The next frame is planned and applied while the launched one renders, then collected, then launched.
+    assert "".join(c[0] for c in engine.calls).startswith("al" + "acl" * 30)
+    assert engine.launched is None  # stopping delivers the frame in flight
 
 
 def test_deliver_refuses_raw_pixels():

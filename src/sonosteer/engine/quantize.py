@@ -49,7 +49,8 @@ class Fp8Linear(nn.Module):
         rows = x.reshape(-1, self.in_features)
         scales = row_scales(rows)
         y = torch._scaled_mm(
-            to_fp8(rows, scales), self.weight_fp8.t(), scale_a=scales, scale_b=self.weight_scale, out_dtype=self.gemm_dtype
+            to_fp8(rows, scales).contiguous(),  # the float8 GEMM takes row-major activations only
+            self.weight_fp8.t(), scale_a=scales, scale_b=self.weight_scale, out_dtype=self.gemm_dtype
         ).to(self.out_dtype)
         if self.bias is not None:
             y = y + self.bias

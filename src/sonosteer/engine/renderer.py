@@ -35,8 +35,9 @@ class Renderer(Protocol):
     last_timings_ms: the split of the latest render (e.g. {"apply": .., "gpu": .., "d2h": ..}).
 
     A renderer may also encode its frames itself (SDXL-Turbo with nvJPEG on the GPU): then it has
-    `encodes_jpeg = True` and `render_jpeg(quality) -> bytes`, which the server uses instead of
-    `render()` plus its own CPU encoder.
+    `encodes_jpeg = True`, `launch()` (start the current frame, return at once) and
+    `collect_jpeg(quality) -> bytes` (wait for it), which the server uses instead of `render()`
+    plus its own CPU encoder; between the two it may `apply` the next frame's controls.
     """
 
     kind: str

@@ -123,6 +123,8 @@ class SteeredEngine:
         if self._graphed and settings.graph_capture == "manual":
             self._generate = CapturedGraph(self._generate)
         self._jpeg: NvJpegEncoder | None = None
+        self._launched: torch.Tensor | None = None  # the frame started by launch(), until collected
+        self._launch_s = 0.0
         self.jpeg_reason = self._gpu_jpeg_reason(settings.gpu_jpeg)
         self.encodes_jpeg = self.jpeg_reason is None
         self._prompt_pair: tuple[str, str] | None = None
@@ -284,20 +286,37 @@ class SteeredEngine:
         return array
 
     def render_jpeg(self, quality: int) -> bytes:
-        """The current frame as JPEG bytes, encoded on the GPU: only the bytes cross to the host.
+        """The current frame as JPEG bytes, encoded on the GPU: `launch()` then `collect_jpeg()`."""
+        self.launch()
+        return self.collect_jpeg(quality)
 
-        Available when `encodes_jpeg` (CUDA and torchvision's nvJPEG); `jpeg_reason` says why not.
+    def launch(self) -> None:
+        """Start the current frame on the GPU and return at once; `collect_jpeg` waits for it.
+
+        Between the two the host may plan and `apply` the next frame: apply's writes are queued on
+        the same CUDA stream, so they land after this frame's graph has read its buffers. Available
+        when `encodes_jpeg` (CUDA and torchvision's nvJPEG); `jpeg_reason` says why not.
         """
         self._check_open()
         if not self.encodes_jpeg:
             raise RuntimeError(f"this engine does not encode JPEG: {self.jpeg_reason}")
+        if self._launched is not None:
+            raise RuntimeError("collect_jpeg() the launched frame before launching the next")
+        begin, generated, _ = self._events
+        self._launch_s = time.perf_counter()
+        begin.record()
+        self._launched = self._replay()
+        generated.record()
+
+    def collect_jpeg(self, quality: int) -> bytes:
+        """JPEG bytes of the frame started by the last `launch()`; only the bytes cross to the host."""
+        self._check_open()
+        if self._launched is None:
+            raise RuntimeError("collect_jpeg() needs a launch() first")
         if self._jpeg is None or self._jpeg.quality != quality:
             self._jpeg = NvJpegEncoder(quality)
-        start = time.perf_counter()
         begin, generated, encoded = self._events
-        begin.record()
-        frame = self._replay()
-        generated.record()
+        frame, self._launched = self._launched, None
         jpeg = self._jpeg.encode(frame)  # waits for the frame and the encode
         encoded.record()
         encoded.synchronize()
@@ -305,7 +324,7 @@ class SteeredEngine:
             gpu=begin.elapsed_time(generated),
             d2h=0.0,
             jpeg=generated.elapsed_time(encoded),
-            render=(time.perf_counter() - start) * 1e3,
+            render=(time.perf_counter() - self._launch_s) * 1e3,
         )
         return jpeg
 

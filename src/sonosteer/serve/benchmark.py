@@ -52,18 +52,20 @@ def performer_scene(stems: list[str], ids: list[int]) -> dict:
     }
 
 
-def engine_rate(engine, controls, samples: int = ENGINE_SAMPLES) -> tuple[float, float, float]:
-    """(median wall ms, p99 wall ms, median CPU ms of the calling thread) per apply + render alone,
-    after a few unmeasured frames (the first embeds the prompts, copies the features)."""
+def engine_rate(engine, controls, quality: int, samples: int = ENGINE_SAMPLES) -> tuple[float, float, float]:
+    """(median wall ms, p99 wall ms, median CPU ms of the calling thread) per apply + render alone
+    (render_jpeg where the engine encodes its frames itself), after a few unmeasured frames (the
+    first embeds the prompts, copies the features)."""
+    render = (lambda: engine.render_jpeg(quality)) if getattr(engine, "encodes_jpeg", False) else engine.render
     for _ in range(5):
         engine.apply(controls)
-        engine.render()
+        render()
     wall, cpu = [], []
     for i in range(samples):
         controls.media_time_s = i / 50.0
         t0, c0 = time.perf_counter(), time.thread_time()
         engine.apply(controls)
-        engine.render()
+        render()
         wall.append((time.perf_counter() - t0) * 1000.0)
         cpu.append((time.thread_time() - c0) * 1000.0)
     return float(np.median(wall)), float(np.percentile(wall, 99)), float(np.median(cpu))
@@ -120,7 +122,7 @@ def run_benchmark(args) -> int:
     print(f"renderer: {engine.label} ({reason}); warming up ...", file=sys.stderr)
     engine.warmup()
     ids = feature_ids(engine)
-    engine_ms, engine_p99, engine_cpu_ms = engine_rate(engine, lit_controls(ids))
+    engine_ms, engine_p99, engine_cpu_ms = engine_rate(engine, lit_controls(ids), ServerConfig().jpeg_quality)
     rows = []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="sonosteer-bench-serve-") as tmp:
@@ -141,10 +143,10 @@ def run_benchmark(args) -> int:
     engine.close()
     append_benchmark(
         "Live server delivery (sonosteer bench serve)",
-        f"{engine.label}, {args.size}x{args.size}, JPEG quality 85, loopback; track {audio.name}; "
+        f"{engine.label}, {args.size}x{args.size}, JPEG quality {ServerConfig().jpeg_quality}, loopback; track {audio.name}; "
         f"clients are WebSocket clients in a separate process, client 0 plays and reports its position "
         f"at 10 Hz; {args.seconds:g} s per row; load average {load:.1f} at the start (shared machines are noisy). "
-        f"Engine alone, all four blocks steering: {engine_ms:.2f} ms median, {engine_p99:.2f} ms p99 wall, "
+        f"Engine alone (apply + render, with the nvJPEG encode where the engine encodes), all four blocks steering: {engine_ms:.2f} ms median, {engine_p99:.2f} ms p99 wall, "
         f"{engine_cpu_ms:.2f} ms CPU per frame. output->send = engine output to handing the frame to the "
         f"client's socket (frame header); age = client receive time minus the header's send time; server CPU = the server process's CPU time "
         f"(plan, render, encode, delivery to all clients) per rendered frame. Target fps 0 = uncapped.",

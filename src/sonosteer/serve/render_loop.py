@@ -9,7 +9,9 @@ where the pipeline latency (plan start to socket send) and the client's render l
 measured. Backpressure: when the encoder is busy and the frame waiting for it is older than one
 interval, the engine work is skipped for this tick (a repeated frame is better than growing
 latency); the loop also never renders into an engine ring slot the encoder is still reading.
-An engine that encodes its own frames (nvJPEG) hands over JPEG bytes, delivered from this thread.
+An engine that encodes its own frames (nvJPEG) hands over JPEG bytes, delivered from this thread;
+uncapped, the next frame is planned and applied while the GPU renders the current one, so host
+work does not add to the frame time.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class RenderLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._flags = FLAG_PREVIEW if engine.kind == "preview" else 0
+        self._encodes = bool(getattr(engine, "encodes_jpeg", False))
+        self._in_flight: _InFlight | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -139,52 +143,97 @@ class RenderLoop:
                 if not self._render_one():
                     self._stop.wait(0.02)
             except Exception as exc:  # the loop survives a bad frame; the error reaches the stats
-                self.errors += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                if self.errors <= 3:
-                    traceback.print_exc()
+                self._note_error(exc)
                 self._stop.wait(0.05)
+        try:
+            self._finish_in_flight()
+        except Exception as exc:
+            self._note_error(exc)
+
+    def _note_error(self, exc: Exception) -> None:
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if self.errors <= 3:
+            traceback.print_exc()
 
     def _render_one(self) -> bool:
         t0 = time.perf_counter()
         self.lookahead_s = self.pipeline_latency_s() + self.interval_s + self.source.client_render_latency_s()
         plan = self.source.next_frame(self.lookahead_s)
         if plan is None:
+            self._finish_in_flight()
             return False
         t1 = time.perf_counter()
+        # With a frame in flight on the GPU, these writes queue behind it (stream order).
         self.engine.apply(plan.controls)
-        encodes = getattr(self.engine, "encodes_jpeg", False)
-        if encodes:
-            jpeg, pixels = self.engine.render_jpeg(self.encoder.quality), None
-        else:
-            jpeg, pixels = None, self.engine.render()
-        t2 = time.perf_counter()
         number = self.frame_number
+        self.frame_number += 1
         with self._starts_lock:
             self._plan_starts[number] = t0
             while len(self._plan_starts) > 64:
                 self._plan_starts.popitem(last=False)
-        self.frame_number += 1
         self.plan_ms.add((t1 - t0) * 1000.0)
+        if self._encodes:
+            self._finish_in_flight()  # the previous frame rendered while this one was planned
+            self.engine.launch()
+            self._in_flight = _InFlight(number, plan, (t1 - t0) * 1000.0, t1)
+            if self.interval_s > 0:  # paced: deliver now; uncapped: overlap with the next plan
+                self._finish_in_flight()
+            return True
+        pixels = self.engine.render()
+        t2 = time.perf_counter()
         self.render_ms.add((t2 - t1) * 1000.0)
         self.render_rate.tick(t2)
-        frame = RenderedFrame(
+        self.encoder.submit(self._frame(number, plan, (t1 - t0) * 1000.0, (t2 - t1) * 1000.0, t2, pixels=pixels))
+        return True
+
+    def _finish_in_flight(self) -> None:
+        """Wait for the frame the engine is rendering and encoding, and deliver its JPEG."""
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            return
+        jpeg = self.engine.collect_jpeg(self.encoder.quality)
+        t2 = time.perf_counter()
+        render_ms = (t2 - flight.launch_s) * 1000.0
+        self.render_ms.add(render_ms)
+        self.render_rate.tick(t2)
+        encode_ms = self.engine.last_timings_ms.get("jpeg", 0.0)
+        frame = self._frame(flight.number, flight.plan, flight.plan_ms, render_ms, t2, jpeg=jpeg, encode_ms=encode_ms)
+        self.encoder.deliver(frame)
+
+    def _frame(
+        self,
+        number: int,
+        plan: FramePlan,
+        plan_ms: float,
+        render_ms: float,
+        output_s: float,
+        pixels=None,
+        jpeg: bytes | None = None,
+        encode_ms: float = 0.0,
+    ) -> RenderedFrame:
+        return RenderedFrame(
             frame_number=number,
             epoch=plan.epoch,
             media_time_s=plan.controls.media_time_s,
-            pixels=pixels,
-            plan_ms=(t1 - t0) * 1000.0,
-            render_ms=(t2 - t1) * 1000.0,
-            output_time_s=t2,
+            plan_ms=plan_ms,
+            render_ms=render_ms,
+            output_time_s=output_s,
             flags=self._flags,
             meters=plan.meters,
-            jpeg=jpeg,
             width=self.engine.width,
             height=self.engine.height,
-            encode_ms=self.engine.last_timings_ms.get("jpeg", 0.0) if encodes else 0.0,
+            pixels=pixels,
+            jpeg=jpeg,
+            encode_ms=encode_ms,
         )
-        if encodes:
-            self.encoder.deliver(frame)
-        else:
-            self.encoder.submit(frame)
-        return True
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A frame launched on the engine and not yet collected."""
+
+    number: int
+    plan: FramePlan
+    plan_ms: float
+    launch_s: float
