@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         quantize=args.quantize,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
+        sdpa_backend=args.sdpa,
     )
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
@@ -252,7 +253,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
-        f"attention={settings.attention}, compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
+        f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
         f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
     )
+    parser.add_argument("--sdpa", choices=("cudnn", "flash"), default="cudnn", help="fast path's attention kernels")
     parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
     parser.add_argument("--quantize", choices=("none", "fp8"), default="none", help="opt-in fp8 transformer linears")
     parser.add_argument(

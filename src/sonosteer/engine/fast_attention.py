@@ -94,12 +94,13 @@ class CrossAttentionKV(nn.Module):
         self.packed.copy_(w_a.to(self.packed.dtype) * self.kv_a + w_b.to(self.packed.dtype) * self.kv_b)
 
 
-def install_fast_attention(unet: nn.Module, sequence_length: int) -> CrossAttentionKV:
+def install_fast_attention(unet: nn.Module, sequence_length: int, sdpa_backend: str = "cudnn") -> CrossAttentionKV:
     """Switch every attention of `unet` to the fast path; returns the cross-attention K/V holder.
 
     Self-attention: Q, K and V weights are concatenated into one projection and the separate ones
     dropped. Cross-attention: K/V projections move into the returned module (used per prompt, not
-    per frame). SDPA then uses the flash back-end (cuDNN's adds a memset per call at batch 1).
+    per frame). sdpa_backend: "cudnn" (PyTorch's first choice on Hopper) or "flash" (turns cuDNN's
+    SDPA off for the process: no memset per call, but at batch 1 its grids leave SMs idle).
     """
     from diffusers.models.attention_processor import Attention  # noqa: PLC0415 - engine-only import
 
@@ -120,5 +121,5 @@ def install_fast_attention(unet: nn.Module, sequence_length: int) -> CrossAttent
         del module.to_k, module.to_v
         module.kv_source = kv  # a shared submodule: the processors read its blended buffer
     if torch.cuda.is_available():
-        torch.backends.cuda.enable_cudnn_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(sdpa_backend == "cudnn")
     return kv

@@ -20,6 +20,7 @@ ATTENTION_PATHS = ("fast", "reference")
 COMPILE_MODES = ("reduce-overhead", "max-autotune")
 QUANTIZATIONS = ("none", "fp8")
 GRAPH_CAPTURES = ("manual", "trees")
+SDPA_BACKENDS = ("cudnn", "flash")
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -53,6 +54,7 @@ class EngineSettings:
     attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
         prompt and blended per frame; same function, fewer kernels) or "reference" (diffusers'
         own attention, the exact published fp16 path).
+    sdpa_backend: the fast path's fused attention kernels on CUDA: "cudnn" or "flash".
     compile_mode: inductor mode on CUDA: "reduce-overhead" (no autotuning) or "max-autotune"
         (Triton GEMM autotuning and coordinate-descent tuning: longer first compile, cached on disk).
     inductor_options: extra inductor config for the compile, as (name, value) pairs, e.g.
@@ -83,6 +85,7 @@ class EngineSettings:
     prompt_cache_size: int = 32
     noise_cache_size: int = 32
     attention: str = "fast"
+    sdpa_backend: str = "cudnn"
     compile_mode: str = "reduce-overhead"
     inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
     graph_capture: str = "manual"
@@ -98,6 +101,8 @@ class EngineSettings:
             raise ValueError(f"attention must be one of {', '.join(ATTENTION_PATHS)}, got {self.attention!r}")
         if self.compile_mode not in COMPILE_MODES:
             raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        if self.sdpa_backend not in SDPA_BACKENDS:
+            raise ValueError(f"sdpa_backend must be one of {', '.join(SDPA_BACKENDS)}, got {self.sdpa_backend!r}")
         if self.graph_capture not in GRAPH_CAPTURES:
             raise ValueError(f"graph_capture must be one of {', '.join(GRAPH_CAPTURES)}, got {self.graph_capture!r}")
         if self.quantize not in QUANTIZATIONS:

@@ -84,7 +84,9 @@ class SteeredEngine:
             parts.unet.to(memory_format=torch.channels_last)
             parts.decoder.to(memory_format=torch.channels_last)
         self._cross_kv = (
-            install_fast_attention(parts.unet, parts.sequence_length) if settings.attention == "fast" else None
+            install_fast_attention(parts.unet, parts.sequence_length, settings.sdpa_backend)
+            if settings.attention == "fast"
+            else None
         )
         if settings.quantize == "fp8":
             quantize_fp8(parts.unet, keep=self._cross_kv)
