@@ -3,7 +3,7 @@
 Everything a frame varies by is a registered buffer written in place between calls (prompt
 pair and blend, noise pair and angle, and the steering buffers inside the UNet), so `forward`
 takes no arguments, has no data-dependent Python branch and allocates nothing it keeps: one
-graph for `torch.compile(fullgraph=True, mode="reduce-overhead")` on CUDA, plain eager on CPU.
+graph for `torch.compile(fullgraph=True)`, captured into one CUDA graph on CUDA; eager on CPU.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Per frame, `apply` does only scalar `fill_`s (four strengths, the prompt blend, the noise angle)
 plus a mask copy where a mask changed; a new feature copies one decoder column (device to
 device), a new prompt or seed copies a cached tensor. `render` replays the one-step generator
-(one CUDA graph when compiled) and copies the frame into a ring of pinned host buffers.
+(one CUDA graph when compiled) and copies the frame into a ring of pinned host buffers;
+`launch` + `collect_jpeg` replay it and encode the frame on the GPU (nvJPEG), so that only the
+JPEG bytes cross to the host and the next frame can be applied while this one renders.
 """
 
 from __future__ import annotations
@@ -268,6 +270,8 @@ class SteeredEngine:
     def render(self) -> np.ndarray:
         """The current frame as (height, width, 3) uint8; valid for ring_size - 1 further renders."""
         self._check_open()
+        if self._launched is not None:
+            raise RuntimeError("collect_jpeg() the launched frame before rendering another")
         start = time.perf_counter()
         slot, array = self._ring.next()
         if self._cuda:
