@@ -36,6 +36,14 @@ def gpu_lines() -> list[str]:
             f"GPU {i}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
             f"compute capability {props.major}.{props.minor}"
         )
+    from sonosteer.engine.gpu_jpeg import NvJpegEncoder  # noqa: PLC0415
+
+    jpeg_problem = NvJpegEncoder.probe(torch.device("cuda"))
+    lines.append(
+        f"JPEG encoding: on the GPU (nvJPEG, torchvision {_version('torchvision')})"
+        if jpeg_problem is None
+        else f"JPEG encoding: on the CPU (libjpeg-turbo): {jpeg_problem}"
+    )
     return lines
 
 
