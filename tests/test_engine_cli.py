@@ -26,8 +26,8 @@ def test_doctor_reports_found_and_missing_weights(tiny_weights, tmp_path):
 def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     out = run_sonosteer(
-        "bench", "engine", "--tiny", "--size", "128", "--frames", "3", "--warmup-frames", "1", "--output", str(report),
-        timeout=300,
+        "bench", "engine", "--tiny", "--size", "128", "--frames", "3", "--warmup-frames", "1",
+        "--batch-sizes", "2", "--output", str(report), timeout=300,
     )
     assert out.returncode == 0, out.stderr
     text = report.read_text()
@@ -36,4 +36,7 @@ def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
         row = next(line for line in text.splitlines() if line.startswith(f"| {measure}"))
         median, p99 = (float(x) for x in row.split("|")[2:4])
         assert 0 < median <= p99
+    per_call = next(line for line in text.splitlines() if line.startswith("| batch 2: generator call"))
+    throughput = next(line for line in text.splitlines() if line.startswith("| batch 2: throughput"))
+    assert abs(float(throughput.split("|")[2]) - 2000.0 / float(per_call.split("|")[2])) < 0.01
     assert (REPO_ROOT / "benchmarks" / "engine.py").is_file()

@@ -32,15 +32,15 @@ def test_full_graph_capture_follows_in_place_updates_without_recompiling(tiny_we
 def test_compile_cache_goes_to_the_configured_folder_unless_the_user_chose_one(tmp_path, monkeypatch):
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-    from sonosteer.engine.steered_engine import _use_compile_cache
+    from sonosteer.engine.compiling import use_compile_cache
 
     ours = tmp_path / "ours"
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
-    _use_compile_cache(ours)
+    use_compile_cache(ours)
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ours) and ours.is_dir()
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())  # what inductor writes on its first look
-    _use_compile_cache(ours)
+    use_compile_cache(ours)
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(ours)
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users"))
-    _use_compile_cache(ours)
+    use_compile_cache(ours)
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users")

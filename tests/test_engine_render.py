@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from engine_fixtures import DEAD_FEATURE, TINY_N_FEATURES, tiny_settings
+from engine_fixtures import DEAD_FEATURE, TINY_N_FEATURES, control_sequence, tiny_settings
 
 from sonosteer.blocks import BLOCKS
 from sonosteer.bridge.frame_controls import FrameControls
@@ -190,3 +190,22 @@ def test_settings_are_validated():
         EngineSettings(dtype="float8").validate()
     with pytest.raises(ValueError, match="ring_size"):
         EngineSettings(ring_size=1).validate()
+
+
+def test_a_batch_renders_each_item_as_a_single_frame_with_its_noise(engine):
+    """Offline batches: item i of a batch equals the batch-1 frame with item i's noise (same prompt blend and steering)."""
+    controls = control_sequence()[2]
+    engine.apply(controls)
+    single = engine.generator
+    batched = single.with_batch(3, seed=1234)  # not 5: the engine seeds its noise the same way, and seed_a is 5
+    batched.noise_a[1].copy_(single.noise_a[0])
+    batched.noise_b[1].copy_(single.noise_b[0])
+    with torch.no_grad():
+        frames = batched().numpy().astype(np.int16)
+        expected = single().numpy().astype(np.int16)
+    assert frames.shape == (3, *expected.shape) and frames.dtype == np.int16
+    diff = np.abs(frames[1] - expected)
+    assert diff.max() <= 2 and diff.mean() < 0.05
+    assert np.abs(frames[0] - frames[1]).mean() > 5 * diff.mean() + 1  # other noise, other frame
+    with pytest.raises(ValueError, match="batch"):
+        single.with_batch(0)

@@ -29,6 +29,7 @@ from sonosteer.engine.architectures import (
     TINY_UNET_CONFIG,
     pooled_width,
 )
+from sonosteer.engine.compiling import compile_generator
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.loading import EngineParts
@@ -125,6 +126,33 @@ def _reference_output(
     frame = engine.render().astype(np.int16)
     engine.close()
     return x0, frame
+
+
+def _batch_rows(
+    engine: SteeredEngine, settings: EngineSettings, batch: int, args: argparse.Namespace, sync: Callable[[], None]
+) -> list[list[object]]:
+    """Offline throughput: the engine's generator at `batch` items per call, compiled like the engine."""
+    batched = engine.generator.with_batch(batch)
+    cuda = engine.device.type == "cuda"
+    compiled = settings.compile if settings.compile is not None else cuda
+    start = time.perf_counter()
+    if compiled:
+        graphed = cuda and settings.compile_backend == "inductor"
+        generate = compile_generator(batched, settings, graphed, list(batched.buffers()))
+    else:
+        generate = batched
+    with torch.no_grad():
+        for _ in range(3 if compiled else 1):
+            generate()
+    sync()
+    compile_s = time.perf_counter() - start
+    with torch.no_grad():
+        per_call = _percentiles(_timed(lambda: generate(), max(10, args.frames // batch), sync))
+    return [
+        [f"batch {batch}: warm-up (compile + CUDA graph capture when compiled)", compile_s, compile_s, "s"],
+        [f"batch {batch}: generator call ({batch} frames)", *per_call, "ms"],
+        [f"batch {batch}: throughput (from the median / p99 call)", 1e3 * batch / per_call[0], 1e3 * batch / per_call[1], "frames/s"],
+    ]
 
 
 def run(args: argparse.Namespace) -> list[list[object]]:
@@ -241,6 +269,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     else:
         apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
         rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
+    for batch in (int(b) for b in str(args.batch_sizes).split(",") if b.strip()):
+        rows += _batch_rows(engine, settings, batch, args, sync)
     if reference is not None:
         engine.apply(check)
         mad = float(np.abs(engine.render().astype(np.int16) - reference[1]).mean())

@@ -58,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also build the reference path (diffusers attention, no quantisation, eager) with the same weights "
         "and report the x0 relative error and frame difference against it (default on)",
     )
+    parser.add_argument(
+        "--batch-sizes",
+        default="",
+        help="also measure offline throughput at these batch sizes, comma separated (e.g. 2,4; each compiles once)",
+    )
     parser.add_argument("--profile", action="store_true", help="CUDA: add a kernel-time breakdown by category")
     parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")

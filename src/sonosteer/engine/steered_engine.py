@@ -10,11 +10,9 @@ JPEG bytes cross to the host and the next frame can be applied while this one re
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +22,7 @@ from sonosteer.bridge.frame_controls import FrameControls, PromptRef
 from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
-from sonosteer.engine.cuda_graph import CapturedGraph
+from sonosteer.engine.compiling import compile_generator
 from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
@@ -123,9 +121,11 @@ class SteeredEngine:
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
         self._compiled = settings.compile if settings.compile is not None else self._cuda
         self._graphed = self._compiled and self._cuda and settings.compile_backend == "inductor"
-        self._generate = self._compile() if self._compiled else self.generator
-        if self._graphed and settings.graph_capture == "manual":
-            self._generate = CapturedGraph(self._generate)
+        self._generate = (
+            compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
+            if self._compiled
+            else self.generator
+        )
         self._jpeg: NvJpegEncoder | None = None
         self._launched: torch.Tensor | None = None  # the frame started by launch(), until collected
         self._launch_s = 0.0
@@ -162,21 +162,6 @@ class SteeredEngine:
         if progress:
             progress(1.0, f"engine ready: {engine.label}")
         return engine
-
-    def _compile(self):
-        """torch.compile the generator as one graph; inductor's caches go to the configured folder."""
-        _use_compile_cache(self.settings.resolved_compile_cache_dir())
-        for buffer in self._mutable_buffers():
-            torch._dynamo.mark_static_address(buffer)
-        options: dict = {"fullgraph": True, "dynamic": False, "backend": self.settings.compile_backend}
-        if self._graphed:
-            from torch._inductor import list_mode_options  # noqa: PLC0415 - inductor loads only when compiling
-
-            inductor = dict(list_mode_options(self.settings.compile_mode))
-            inductor["triton.cudagraphs"] = self.settings.graph_capture == "trees"
-            inductor.update(self.settings.inductor_options)
-            options["options"] = inductor
-        return torch.compile(self.generator, **options)
 
     def _gpu_jpeg_reason(self, wanted: bool | None) -> str | None:
         """None when frames will be JPEG-encoded on the GPU; otherwise why not (raises if asked for and impossible)."""
@@ -383,20 +368,6 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
-
-
-def _use_compile_cache(folder: Path) -> None:
-    """Point inductor's on-disk caches at `folder`, unless the user chose a folder with TORCHINDUCTOR_CACHE_DIR.
-
-    Inductor writes its default folder into the variable the first time it looks, so a value equal
-    to that default is treated as unset.
-    """
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # noqa: PLC0415
-
-    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
-        folder.mkdir(parents=True, exist_ok=True)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
 def _slerp_embedding(a: PromptEmbedding, b: PromptEmbedding, t: float) -> PromptEmbedding:

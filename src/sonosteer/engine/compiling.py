@@ -1,0 +1,51 @@
+"""How a generator is compiled: one inductor graph, the on-disk kernel cache, one CUDA graph."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sonosteer.engine.cuda_graph import CapturedGraph
+from sonosteer.engine.settings import EngineSettings
+
+
+def use_compile_cache(folder: Path) -> None:
+    """Point inductor's on-disk caches at `folder`, unless the user chose a folder with TORCHINDUCTOR_CACHE_DIR.
+
+    Inductor writes its default folder into the variable the first time it looks, so a value equal
+    to that default is treated as unset.
+    """
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir  # noqa: PLC0415
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+
+
+def compile_generator(
+    generator: nn.Module, settings: EngineSettings, graphed: bool, mutable_buffers: Iterable[torch.Tensor]
+) -> Callable[[], torch.Tensor]:
+    """`generator` compiled as one graph; with `graphed` (CUDA + inductor), replayed as one CUDA graph.
+
+    mutable_buffers: the tensors written in place between calls (static addresses for graph trees).
+    """
+    use_compile_cache(settings.resolved_compile_cache_dir())
+    for buffer in mutable_buffers:
+        torch._dynamo.mark_static_address(buffer)
+    options: dict = {"fullgraph": True, "dynamic": False, "backend": settings.compile_backend}
+    if graphed:
+        from torch._inductor import list_mode_options  # noqa: PLC0415 - inductor loads only when compiling
+
+        inductor = dict(list_mode_options(settings.compile_mode))
+        inductor["triton.cudagraphs"] = settings.graph_capture == "trees"
+        inductor.update(settings.inductor_options)
+        options["options"] = inductor
+    compiled = torch.compile(generator, **options)
+    if graphed and settings.graph_capture == "manual":
+        return CapturedGraph(compiled)
+    return compiled
