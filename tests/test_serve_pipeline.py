@@ -235,3 +235,29 @@ def test_deliver_refuses_raw_pixels():
     raw = RenderedFrame(0, 0, 0.0, np.zeros((8, 8, 3), np.uint8), 0.0, 0.0, time.perf_counter())
     with pytest.raises(ValueError, match="submit"):
         encoder.deliver(raw)
+
+
+class BreakingEncoderRenderer(SelfEncodingRenderer):
+    """Its GPU encoder fails on the third frame; its raw frames still render."""
+
+    def render(self) -> np.ndarray:
+        return CountingRenderer.render(self)
+
+    def collect_jpeg(self, quality: int) -> bytes:
+        if self.count == 3:
+            self.launched = None
+            raise RuntimeError("NVJPEG_STATUS_EXECUTION_FAILED")
+        return super().collect_jpeg(quality)
+
+
+def test_a_failing_gpu_encoder_falls_back_to_the_cpu_encoder_and_the_stream_goes_on():
+    engine = BreakingEncoderRenderer()
+    loop, encoder, encoded = run_pipeline(engine, Source(), fps=100.0, seconds=0.8)
+    assert loop.errors == 1 and "falling back to the CPU encoder" in loop.last_error
+    assert "NVJPEG_STATUS_EXECUTION_FAILED" in loop.last_error
+    assert not loop.jpeg_on_engine and encoder.encoded > 20  # later frames went through the CPU encoder
+    numbers = [f.frame_number for f in encoded]
+    assert numbers[:2] == [0, 1] and 2 not in numbers and numbers == sorted(numbers) and len(numbers) > 30
+    for frame in encoded:
+        pixels = simplejpeg.decode_jpeg(frame.jpeg)
+        assert abs(float(pixels.mean()) - (frame.frame_number * 7) % 250) < 3, frame.frame_number

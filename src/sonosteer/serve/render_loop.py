@@ -74,7 +74,8 @@ class RenderLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._flags = FLAG_PREVIEW if engine.kind == "preview" else 0
-        self._encodes = bool(getattr(engine, "encodes_jpeg", False))
+        self.jpeg_on_engine = bool(getattr(engine, "encodes_jpeg", False))
+        """Whether frames are JPEG-encoded by the engine (nvJPEG) rather than the CPU encoder."""
         self._in_flight: _InFlight | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -173,7 +174,7 @@ class RenderLoop:
             while len(self._plan_starts) > 64:
                 self._plan_starts.popitem(last=False)
         self.plan_ms.add((t1 - t0) * 1000.0)
-        if self._encodes:
+        if self.jpeg_on_engine:
             self._finish_in_flight()  # the previous frame rendered while this one was planned
             self.engine.launch()
             self._in_flight = _InFlight(number, plan, (t1 - t0) * 1000.0, t1)
@@ -192,7 +193,11 @@ class RenderLoop:
         flight, self._in_flight = self._in_flight, None
         if flight is None:
             return
-        jpeg = self.engine.collect_jpeg(self.encoder.quality)
+        try:
+            jpeg = self.engine.collect_jpeg(self.encoder.quality)
+        except Exception as exc:  # the GPU encoder broke: lose this frame, encode on the CPU from now on
+            self.jpeg_on_engine = False
+            raise RuntimeError(f"GPU JPEG encoding failed, falling back to the CPU encoder: {exc}") from exc
         t2 = time.perf_counter()
         render_ms = (t2 - flight.launch_s) * 1000.0
         self.render_ms.add(render_ms)

@@ -226,6 +226,7 @@ class LiveServer:
             "frames": loop.frame_number,
             "skipped": loop.skipped,
             "errors": loop.errors,
+            "jpeg_encoder": "engine (nvJPEG)" if loop.jpeg_on_engine else "CPU (libjpeg-turbo)",
             "last_error": loop.last_error or None,
             "lookahead_ms": round(loop.lookahead_s * 1000.0, 2),
             "latency_ms": {
