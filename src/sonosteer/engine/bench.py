@@ -151,7 +151,7 @@ def _batch_rows(
     return [
         [f"batch {batch}: warm-up (compile + CUDA graph capture when compiled)", compile_s, compile_s, "s"],
         [f"batch {batch}: generator call ({batch} frames)", *per_call, "ms"],
-        [f"batch {batch}: throughput (from the median / p99 call)", 1e3 * batch / per_call[0], 1e3 * batch / per_call[1], "frames/s"],
+        [f"batch {batch}: throughput (from the median / p99 call)", *(1e3 * batch / ms for ms in per_call), "frames/s"],
     ]
 
 
@@ -283,7 +283,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
-        f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, quantize={settings.quantize}, "
+        f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, "
+        f"quantize={settings.quantize}, "
         f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
