@@ -76,6 +76,9 @@ def play(args) -> int:
             "          PREVIEW: the frames draw the controls as colour fields; no images are generated.",
             file=sys.stderr,
         )
+    elif not getattr(engine, "encodes_jpeg", False):
+        why = getattr(engine, "jpeg_reason", None)
+        print(f"          JPEG encoding on the CPU (libjpeg-turbo){': ' + why if why else ''}", file=sys.stderr)
 
     from sonosteer.labels.labels_file import LabelsError
     from sonosteer.paths import cache_root
