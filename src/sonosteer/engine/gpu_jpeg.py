@@ -33,8 +33,10 @@ class NvJpegEncoder:
             return "nvJPEG needs a CUDA device"
         try:
             encoder = NvJpegEncoder(quality)
-        except ImportError:
+        except ModuleNotFoundError:
             return "torchvision is not installed (pip install torchvision for GPU JPEG encoding)"
+        except Exception as exc:  # noqa: BLE001 - a torchvision built for another torch fails in many ways
+            return f"torchvision cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0]}); reinstall it to match torch"
         test = torch.zeros(64, 64, 3, dtype=torch.uint8, device=device)
         test[:, :32] = 200  # an edge, so the encoder does real work
         try:
