@@ -6,11 +6,18 @@ import builtins
 
 import torch
 
-from sonosteer.engine.gpu_jpeg import NvJpegEncoder
+from sonosteer.engine import gpu_jpeg
 
 
 def test_no_cuda_device_is_a_reason_not_an_error():
-    assert NvJpegEncoder.probe(torch.device("cpu")) == "nvJPEG needs a CUDA device"
+    assert gpu_jpeg.probe(torch.device("cpu")) == "nvJPEG needs a CUDA device"
+
+
+def test_quality_outside_1_to_100_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="quality"):
+        gpu_jpeg.encode(torch.zeros(8, 8, 3, dtype=torch.uint8), 0)
 
 
 def _failing_import(monkeypatch, error: Exception):
@@ -26,13 +33,13 @@ def _failing_import(monkeypatch, error: Exception):
 
 def test_missing_torchvision_says_how_to_get_it(monkeypatch):
     _failing_import(monkeypatch, ModuleNotFoundError("No module named 'torchvision'"))
-    reason = NvJpegEncoder.probe(torch.device("cuda"))
+    reason = gpu_jpeg.probe(torch.device("cuda"))
     assert reason is not None and "pip install torchvision" in reason
 
 
 def test_a_torchvision_built_for_another_torch_is_reported(monkeypatch):
     _failing_import(monkeypatch, RuntimeError("operator torchvision::nms does not exist\nmore"))
-    reason = NvJpegEncoder.probe(torch.device("cuda"))
+    reason = gpu_jpeg.probe(torch.device("cuda"))
     assert reason is not None and "operator torchvision::nms does not exist" in reason and "more" not in reason
     assert "reinstall" in reason
 

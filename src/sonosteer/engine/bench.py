@@ -29,7 +29,7 @@ from sonosteer.engine.architectures import (
     TINY_UNET_CONFIG,
     pooled_width,
 )
-from sonosteer.engine.compiling import compile_generator
+from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.loading import EngineParts
@@ -133,11 +133,9 @@ def _batch_rows(
 ) -> list[list[object]]:
     """Offline throughput: the engine's generator at `batch` items per call, compiled like the engine."""
     batched = engine.generator.with_batch(batch)
-    cuda = engine.device.type == "cuda"
-    compiled = settings.compile if settings.compile is not None else cuda
+    compiled, graphed = compile_plan(settings, engine.device.type == "cuda")
     start = time.perf_counter()
     if compiled:
-        graphed = cuda and settings.compile_backend == "inductor"
         generate = compile_generator(batched, settings, graphed, list(batched.buffers()))
     else:
         generate = batched

@@ -27,6 +27,12 @@ def use_compile_cache(folder: Path) -> None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
+def compile_plan(settings: EngineSettings, cuda: bool) -> tuple[bool, bool]:
+    """(compiled, graphed): compile at all (default: on CUDA), and replay as a CUDA graph (CUDA + inductor)."""
+    compiled = settings.compile if settings.compile is not None else cuda
+    return compiled, compiled and cuda and settings.compile_backend == "inductor"
+
+
 def compile_generator(
     generator: nn.Module, settings: EngineSettings, graphed: bool, mutable_buffers: Iterable[torch.Tensor]
 ) -> Callable[[], torch.Tensor]:

@@ -36,9 +36,9 @@ def gpu_lines() -> list[str]:
             f"GPU {i}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
             f"compute capability {props.major}.{props.minor}"
         )
-    from sonosteer.engine.gpu_jpeg import NvJpegEncoder  # noqa: PLC0415
+    from sonosteer.engine import gpu_jpeg  # noqa: PLC0415
 
-    jpeg_problem = NvJpegEncoder.probe(torch.device("cuda"))
+    jpeg_problem = gpu_jpeg.probe(torch.device("cuda"))
     lines.append(
         f"JPEG encoding: on the GPU (nvJPEG, torchvision {_version('torchvision')})"
         if jpeg_problem is None

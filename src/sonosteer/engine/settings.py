@@ -96,18 +96,18 @@ class EngineSettings:
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
         check_frame_size(self.height, self.width)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        if self.attention not in ATTENTION_PATHS:
-            raise ValueError(f"attention must be one of {', '.join(ATTENTION_PATHS)}, got {self.attention!r}")
-        if self.compile_mode not in COMPILE_MODES:
-            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
-        if self.sdpa_backend not in SDPA_BACKENDS:
-            raise ValueError(f"sdpa_backend must be one of {', '.join(SDPA_BACKENDS)}, got {self.sdpa_backend!r}")
-        if self.graph_capture not in GRAPH_CAPTURES:
-            raise ValueError(f"graph_capture must be one of {', '.join(GRAPH_CAPTURES)}, got {self.graph_capture!r}")
-        if self.quantize not in QUANTIZATIONS:
-            raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {self.quantize!r}")
+        choices = (
+            ("dtype", DTYPES),
+            ("attention", ATTENTION_PATHS),
+            ("compile_mode", COMPILE_MODES),
+            ("sdpa_backend", SDPA_BACKENDS),
+            ("graph_capture", GRAPH_CAPTURES),
+            ("quantize", QUANTIZATIONS),
+        )
+        for name, allowed in choices:
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         if self.ring_size < 2:
             raise ValueError(f"ring_size must be at least 2 (one frame out, one being written), got {self.ring_size}")
         if self.prompt_cache_size < 2 or self.noise_cache_size < 2:

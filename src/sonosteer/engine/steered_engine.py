@@ -22,12 +22,12 @@ from sonosteer.bridge.frame_controls import FrameControls, PromptRef
 from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
-from sonosteer.engine.compiling import compile_generator
+from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
-from sonosteer.engine.gpu_jpeg import NvJpegEncoder
+from sonosteer.engine import gpu_jpeg
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
@@ -119,14 +119,12 @@ class SteeredEngine:
         self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
         self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
-        self._compiled = settings.compile if settings.compile is not None else self._cuda
-        self._graphed = self._compiled and self._cuda and settings.compile_backend == "inductor"
+        self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
             compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
             if self._compiled
             else self.generator
         )
-        self._jpeg: NvJpegEncoder | None = None
         self._launched: torch.Tensor | None = None  # the frame started by launch(), until collected
         self._launch_s = 0.0
         self.jpeg_reason = self._gpu_jpeg_reason(settings.gpu_jpeg)
@@ -167,7 +165,7 @@ class SteeredEngine:
         """None when frames will be JPEG-encoded on the GPU; otherwise why not (raises if asked for and impossible)."""
         if wanted is False:
             return "GPU JPEG encoding is turned off"
-        reason = NvJpegEncoder.probe(self.device)
+        reason = gpu_jpeg.probe(self.device)
         if reason is not None and wanted:
             raise EngineError(f"gpu_jpeg=True, but {reason}")
         return reason
@@ -304,11 +302,9 @@ class SteeredEngine:
         self._check_open()
         if self._launched is None:
             raise RuntimeError("collect_jpeg() needs a launch() first")
-        if self._jpeg is None or self._jpeg.quality != quality:
-            self._jpeg = NvJpegEncoder(quality)
         begin, generated, encoded = self._events
         frame, self._launched = self._launched, None
-        jpeg = self._jpeg.encode(frame)  # waits for the frame and the encode
+        jpeg = gpu_jpeg.encode(frame, quality)  # waits for the frame and the encode
         encoded.record()
         encoded.synchronize()
         self.last_timings_ms.update(
