@@ -1,4 +1,4 @@
-"""Engine commands: `sonosteer doctor` and `sonosteer bench engine` (registration stays torch-free)."""
+"""Engine commands: `sonosteer doctor` and `sonosteer bench engine|kernels` (registration stays torch-free)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _bench_engine(args: argparse.Namespace) -> int:
     from sonosteer.engine.bench import run  # noqa: PLC0415 - imports torch and diffusers
+
+    run(args)
+    return 0
+
+
+def _bench_kernels(args: argparse.Namespace) -> int:
+    from sonosteer.engine.kernel_bench import run  # noqa: PLC0415 - imports torch and diffusers
 
     run(args)
     return 0
@@ -42,3 +49,14 @@ def register(commands, bench) -> None:
     )
     add_arguments(engine)
     engine.set_defaults(func=_bench_engine)
+
+    from sonosteer.engine.kernel_bench_options import add_arguments as add_kernel_arguments  # noqa: PLC0415
+
+    kernels = bench.add_parser(
+        "kernels",
+        help="one frame's GEMMs, convs and attention replayed per back-end (CUDA, random weights)",
+        description="Replay one frame's GEMMs, convolutions and attention calls alone, as CUDA graphs, once per "
+        "candidate back-end: predicts what a back-end saves in the whole frame before compiling with it.",
+    )
+    add_kernel_arguments(kernels)
+    kernels.set_defaults(func=_bench_kernels)
