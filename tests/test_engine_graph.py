@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import numpy as np
+import pytest
 import torch
 from engine_fixtures import control_sequence, tiny_settings
 
@@ -44,3 +45,13 @@ def test_compile_cache_goes_to_the_configured_folder_unless_the_user_chose_one(t
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "users"))
     use_compile_cache(ours)
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users")
+
+
+def test_inductor_options_are_checked_against_this_torch():
+    from sonosteer.engine.compiling import check_inductor_options
+
+    check_inductor_options((("conv_1x1_as_mm", True), ("triton.cudagraphs", False)))  # both exist
+    with pytest.raises(ValueError, match="unknown inductor option 'triton.no_such_setting'"):
+        check_inductor_options((("conv_1x1_as_mm", True), ("triton.no_such_setting", True)))
+    with pytest.raises(ValueError, match="'no_such_setting'"):
+        check_inductor_options((("no_such_setting", 1),))

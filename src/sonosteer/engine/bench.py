@@ -29,7 +29,7 @@ from sonosteer.engine.architectures import (
     TINY_UNET_CONFIG,
     pooled_width,
 )
-from sonosteer.engine.compiling import compile_generator, compile_plan
+from sonosteer.engine.compiling import check_inductor_options, compile_generator, compile_plan
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.loading import EngineParts
@@ -173,6 +173,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         inductor_options=tuple(args.inductor),
         sdpa_backend=args.sdpa,
     )
+    check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
     n_features = 48 if args.tiny else 5120  # as random_parts builds them

@@ -27,6 +27,21 @@ def use_compile_cache(folder: Path) -> None:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
 
 
+def check_inductor_options(options: Iterable[tuple[str, object]]) -> None:
+    """Raise ValueError for an option name this torch's inductor does not have (it would be silently ignored)."""
+    from torch._inductor import config  # noqa: PLC0415 - inductor loads only when compiling
+
+    for name, _value in options:
+        target = config
+        for part in name.split("."):
+            if not hasattr(target, part):
+                raise ValueError(
+                    f"unknown inductor option {name!r} for torch {torch.__version__}: see torch/_inductor/config.py "
+                    "for the names this version has"
+                )
+            target = getattr(target, part)
+
+
 def compile_plan(settings: EngineSettings, cuda: bool) -> tuple[bool, bool]:
     """(compiled, graphed): compile at all (default: on CUDA), and replay as a CUDA graph (CUDA + inductor)."""
     compiled = settings.compile if settings.compile is not None else cuda
@@ -49,6 +64,7 @@ def compile_generator(
 
         inductor = dict(list_mode_options(settings.compile_mode))
         inductor["triton.cudagraphs"] = settings.graph_capture == "trees"
+        check_inductor_options(settings.inductor_options)
         inductor.update(settings.inductor_options)
         options["options"] = inductor
     compiled = torch.compile(generator, **options)
