@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from sonosteer.bench_report import append_benchmark
 from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.engine.compiling import check_inductor_options
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.settings import EngineSettings
 
@@ -270,6 +271,7 @@ def decoder_rows(generator: nn.Module, replays: int, modes: list[str]) -> list[l
                 options.update({"max_autotune": True, "max_autotune_conv_backends": "ATEN,TRITON"})
             elif mode != "default":
                 name, _, value = mode.partition("=")
+                check_inductor_options([(name, value)])
                 options[name] = value == "true"
             fn = torch.compile(generator.decode, fullgraph=True, dynamic=False, options=options)
         with torch.no_grad():
