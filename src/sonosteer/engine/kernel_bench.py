@@ -24,8 +24,11 @@ from torch.overrides import TorchFunctionMode
 
 from sonosteer.bench_report import append_benchmark
 from sonosteer.bridge.frame_controls import FrameControls
+from sonosteer.engine.bench_options import inductor_option
 from sonosteer.engine.compiling import check_inductor_options
+from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.quantize import row_scales, to_fp8
 from sonosteer.engine.settings import EngineSettings
 
 
@@ -78,48 +81,32 @@ def conv_key(module: nn.Conv2d, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _graph_ms(calls: list[Callable[[], object]], replays: int, setup=contextlib.nullcontext) -> float:
-    """Median ms of one CUDA-graph replay of `calls` in order (warmed up, captured, replayed `replays` times)."""
+    """Median ms of one CUDA-graph replay of `calls` in order (warmed up and captured under `setup()`)."""
+    graph = CapturedGraph(lambda: [call() for call in calls])
     with setup():
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):
-                for call in calls:
-                    call()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            for call in calls:
-                call()
+        graph()  # the warm-up calls and the capture run under the back-end's settings
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
     for _ in range(replays):
         start.record()
-        graph.replay()
+        graph()
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end))
-    del graph
     return float(np.median(times))
 
 
 def _fp8_tensorwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """A float8 GEMM with one scale per tensor (cuBLASLt): the inputs quantised once, outside the timed call."""
-    fp8, top = torch.float8_e4m3fn, torch.finfo(torch.float8_e4m3fn).max
-    sx = (x.abs().amax().float() / top).reshape(())
-    sw = (weight.abs().amax().float() / top).reshape(())
-    x8 = (x.float() / sx).to(fp8)
-    w8 = (weight.float() / sw).to(fp8)
+    sx, sw = (row_scales(t.reshape(1, -1)).reshape(()) for t in (x, weight))
+    x8, w8 = to_fp8(x, sx), to_fp8(weight, sw)
     return lambda: torch._scaled_mm(x8, w8.t(), scale_a=sx, scale_b=sw, bias=bias, out_dtype=x.dtype)
 
 
 def _fp8_rowwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """A float8 GEMM with per-row activation and per-channel weight scales (bfloat16 out), bias added after."""
-    fp8, top = torch.float8_e4m3fn, torch.finfo(torch.float8_e4m3fn).max
-    sx = x.abs().amax(dim=1, keepdim=True).float() / top
-    sw = weight.abs().amax(dim=1, keepdim=True).float() / top
-    x8 = (x.float() / sx).to(fp8)
-    w8 = (weight.float() / sw).to(fp8)
+    sx, sw = row_scales(x), row_scales(weight)
+    x8, w8 = to_fp8(x, sx), to_fp8(weight, sw)
     sw_t = sw.t().contiguous()
 
     def call():
@@ -270,9 +257,9 @@ def decoder_rows(generator: nn.Module, replays: int, modes: list[str]) -> list[l
             if mode == "max-autotune":
                 options.update({"max_autotune": True, "max_autotune_conv_backends": "ATEN,TRITON"})
             elif mode != "default":
-                name, _, value = mode.partition("=")
+                name, value = inductor_option(mode)
                 check_inductor_options([(name, value)])
-                options[name] = value == "true"
+                options[name] = value
             fn = torch.compile(generator.decode, fullgraph=True, dynamic=False, options=options)
         with torch.no_grad():
             fn(x0)

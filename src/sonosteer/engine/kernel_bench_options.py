@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--decoder-modes",
         default="eager,default",
-        help="decoder variants: eager, default (compiled), max-autotune, or an inductor bool NAME=true",
+        help="decoder variants: eager, default (compiled), max-autotune, or one inductor option NAME=VALUE",
     )
     parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms (per process)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")
