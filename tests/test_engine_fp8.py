@@ -1,52 +1,114 @@
 """The opt-in float8 linears: exact where float8 can represent the operands, within e4m3's rounding
-bound elsewhere, converting only the per-frame transformer linears of the UNet."""
+bound elsewhere, with input bounds that hold for every input and are reached by some, converting
+only the per-frame transformer linears of the UNet."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from engine_fixtures import control_sequence, tiny_settings
 from torch import nn
 
-from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, quantize_fp8
+from sonosteer.engine.quantize import (
+    FP8_MAX,
+    Fp8Linear,
+    geglu_bound,
+    layer_norm_bound,
+    linear_after_norm_bounds,
+    quantize_fp8,
+)
 from sonosteer.engine.steered_engine import SteeredEngine
 
 E4M3_RELATIVE_STEP = 2.0**-3  # 3 mantissa bits: neighbouring values differ by at most 1/8 relative
+
+
+def _norm(channels: int, seed: int) -> nn.LayerNorm:
+    gen = torch.Generator().manual_seed(seed)
+    norm = nn.LayerNorm(channels)
+    with torch.no_grad():
+        norm.weight.copy_(1.0 + 0.5 * torch.randn(channels, generator=gen))
+        norm.bias.copy_(0.2 * torch.randn(channels, generator=gen))
+    return norm
 
 
 def test_operands_that_float8_represents_give_the_exact_product():
     gen = torch.Generator().manual_seed(0)
     linear = nn.Linear(64, 48)
     with torch.no_grad():
-        # Entries from {-2, -1, 0, 1, 2} with a 2 in every row: scaled by 448/2 they are +-224 and +-448, all e4m3 values.
+        # Entries from {-2, -1, 0, 1, 2}, largest 2: scaled by 448/2 they are +-224 and +-448, all e4m3 values.
         linear.weight.copy_(torch.randint(-2, 3, (48, 64), generator=gen).float())
-        linear.weight[:, 0] = 2.0
+        linear.weight[0, 0] = 2.0
         linear.bias.copy_(torch.randn(48, generator=gen))
     x = torch.randint(-2, 3, (5, 7, 64), generator=gen).float()
-    x[..., 0] = -2.0
-    fp8 = Fp8Linear(linear)
-    out = fp8(x)
+    out = Fp8Linear(linear, input_bound=2.0)(x)
     assert out.shape == (5, 7, 48)
     torch.testing.assert_close(out, linear(x), rtol=0, atol=1e-5)
 
 
-def test_random_operands_stay_within_float8_rounding():
+def test_random_operands_stay_within_float8_rounding_however_loose_the_bound():
     gen = torch.Generator().manual_seed(1)
     linear = nn.Linear(256, 128)
-    x = torch.randn(32, 256, generator=gen) * torch.logspace(-2, 2, 32).unsqueeze(1)  # rows of very different scales
-    fp8 = Fp8Linear(linear)
+    x = torch.randn(32, 256, generator=gen)
     reference = linear(x).detach()
-    err = ((fp8(x) - reference).norm(dim=1) / (reference - linear.bias.detach()).norm(dim=1)).max()
-    # Each operand's rounding error is at most half a step (1/16) and ~1/16/sqrt(3) on average; both together ~5 %.
-    assert 0.005 < float(err) < E4M3_RELATIVE_STEP / 2
+    product = reference - linear.bias.detach()
+    for headroom in (1.0, 30.0, 1000.0):  # float8 is floating point: a looser scale keeps the relative step
+        fp8 = Fp8Linear(linear, input_bound=headroom * float(x.abs().max()))
+        err = float(((fp8(x) - reference).norm(dim=1) / product.norm(dim=1)).max())
+        # Each operand's rounding error is at most half a step (1/16) and ~1/16/sqrt(3) on average; both together ~5 %.
+        assert 0.005 < err < E4M3_RELATIVE_STEP / 2, (headroom, err)
     assert fp8.weight_fp8.dtype == torch.float8_e4m3fn and float(fp8.weight_fp8.float().abs().max()) == FP8_MAX
 
 
-def test_all_zero_rows_give_the_bias():
+def test_inputs_beyond_the_bound_saturate_instead_of_overflowing():
     linear = nn.Linear(32, 16)
-    out = Fp8Linear(linear)(torch.zeros(3, 32))
-    torch.testing.assert_close(out, linear.bias.detach().expand(3, 16))
+    x = torch.linspace(-50.0, 50.0, 32).expand(3, 32)
+    out = Fp8Linear(linear, input_bound=1.0)(x)
+    assert torch.isfinite(out).all()
+    reference = linear(x.clamp(-1.0, 1.0)).detach()
+    assert float((out - reference).norm() / (reference - linear.bias.detach()).norm()) < E4M3_RELATIVE_STEP / 2
+
+
+def test_layer_norm_bound_holds_for_any_input_and_a_spike_reaches_it():
+    norm = _norm(96, seed=2)
+    bound = layer_norm_bound(norm)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2000, 96, generator=gen) * torch.logspace(-3, 3, 2000).unsqueeze(1)
+    assert float(norm(x).abs().max()) <= bound
+    worst = int((norm.weight.abs() * math.sqrt(95) + norm.bias.abs()).argmax())
+    spike = torch.zeros(1, 96)
+    spike[0, worst] = 1e3 * float(torch.sign(norm.weight[worst] * norm.bias[worst]) or 1.0)
+    assert float(norm(spike).abs().max()) == pytest.approx(bound, rel=1e-4)
+
+
+def test_linear_after_norm_bound_holds_and_its_worst_direction_reaches_it():
+    norm, linear = _norm(64, seed=4), nn.Linear(64, 40)
+    bounds = linear_after_norm_bounds(linear, norm).detach()
+    x = torch.randn(3000, 64, generator=torch.Generator().manual_seed(5)) * 10.0
+    assert (linear(norm(x)).abs().max(dim=0).values <= bounds * (1 + 1e-5)).all()
+    # The standardised input that points along row j's zero-mean part of w_j * gamma attains row j's bound.
+    j = 7
+    direction = (linear.weight[j] * norm.weight).detach()
+    direction = direction - direction.mean()
+    offset = float(linear.weight[j] @ norm.bias + linear.bias[j])
+    z = direction / direction.std(unbiased=False) * (1.0 if offset >= 0 else -1.0)
+    reached = float(linear(norm(z.unsqueeze(0)))[0, j].abs())
+    assert reached == pytest.approx(float(bounds[j]), rel=1e-3)
+
+
+def test_geglu_bound_holds_for_any_input():
+    from diffusers.models.activations import GEGLU
+
+    norm, geglu = _norm(48, seed=6), GEGLU(48, 64)
+    bound = geglu_bound(geglu, norm)
+    x = torch.randn(4000, 48, generator=torch.Generator().manual_seed(7)) * 5.0
+    observed = float(geglu(norm(x)).abs().max())
+    assert observed <= bound
+    hidden, gate = linear_after_norm_bounds(geglu.proj, norm).detach().chunk(2)
+    assert bound == pytest.approx(float((hidden * gate.clamp(min=float(-F.gelu(torch.tensor(-0.7518))))).max()), rel=1e-3)
 
 
 def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_weights, monkeypatch):
@@ -54,18 +116,23 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
 
     counted: list[int] = []
 
-    def quantize_small(unet, keep=None):  # the tiny UNet's linears are narrower than the full model's 640
-        counted.append(quantize_fp8(unet, keep=keep, min_features=32))
+    def quantize_small(unet):  # the tiny UNet's linears are narrower than the full model's 640
+        counted.append(quantize_fp8(unet, min_features=32))
 
     plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
     monkeypatch.setattr(steered_engine, "quantize_fp8", quantize_small)
     fast = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8"))
     assert counted[0] > 0 and "fp8 linears" in fast.label
-    converted = {n for n, m in fast.generator.unet.named_modules() if isinstance(m, Fp8Linear)}
+    converted = {n: m for n, m in fast.generator.unet.named_modules() if isinstance(m, Fp8Linear)}
     assert len(converted) == counted[0]
     # Only linears fed by a layer norm or the GEGLU: self-attention QKV, cross-attention query, feed-forward.
     assert {".".join(n.split(".")[-2:]) for n in converted} == {"attn1.to_qkv", "attn2.to_q", "0.proj", "net.2"}
     assert not any("kv_source" in n or "to_out" in n or "proj_in" in n for n in converted)
+    inputs: dict[str, float] = {}
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args, name=n: inputs.__setitem__(name, float(args[0].abs().max())))
+        for n, m in converted.items()
+    ]
     for controls in control_sequence()[:3]:
         plain.apply(controls)
         fast.apply(controls)
@@ -74,6 +141,9 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
         rel = float((x0_fast - x0_plain).norm() / x0_plain.norm())
         assert 0.0 < rel < 0.1, rel
         assert np.abs(fast.render().astype(int) - plain.render().astype(int)).mean() < 10
+        assert all(inputs[n] <= m.input_bound for n, m in converted.items())  # no input ever saturates
+    for hook in hooks:
+        hook.remove()
 
 
 def test_a_unet_without_transformers_is_refused():

@@ -89,7 +89,7 @@ class SteeredEngine:
             else None
         )
         if settings.quantize == "fp8":
-            quantize_fp8(parts.unet, keep=self._cross_kv)
+            quantize_fp8(parts.unet)
         timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
