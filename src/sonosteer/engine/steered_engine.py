@@ -38,6 +38,7 @@ from sonosteer.engine.quantize import quantize_fp8
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
+from sonosteer.engine.time_conditioning import fold_time_conditioning
 from sonosteer.engine.weights import resolve_weights
 
 
@@ -88,9 +89,12 @@ class SteeredEngine:
             if settings.attention == "fast"
             else None
         )
+        timestep, sigma = one_step_schedule(parts.scheduler_config)
+        self._time_conditioning = (
+            fold_time_conditioning(parts.unet, timestep) if settings.attention == "fast" else None
+        )
         if settings.quantize == "fp8":
             quantize_fp8(parts.unet)
-        timestep, sigma = one_step_schedule(parts.scheduler_config)
         self.generator = OneStepGenerator(
             parts.unet,
             parts.decoder,
@@ -175,6 +179,8 @@ class SteeredEngine:
         tensors = [getattr(self.generator, n) for n in names]
         if self._cross_kv is not None:
             tensors += list(self._cross_kv.buffers())
+        if self._time_conditioning is not None:
+            tensors.append(self._time_conditioning.projected)
         for state in self._blocks:
             tensors += [state.wrapper.direction, state.wrapper.scale, state.wrapper.activation_map]
         return tensors
