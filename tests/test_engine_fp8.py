@@ -20,6 +20,7 @@ from sonosteer.engine.quantize import (
     layer_norm_bound,
     linear_after_norm_bounds,
     quantize_fp8,
+    resolve_quantize,
 )
 from sonosteer.engine.steered_engine import SteeredEngine
 
@@ -118,6 +119,7 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
 
     def quantize_small(unet):  # the tiny UNet's linears are narrower than the full model's 640
         counted.append(quantize_fp8(unet, min_features=32))
+        return counted[-1]
 
     plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
     monkeypatch.setattr(steered_engine, "quantize_fp8", quantize_small)
@@ -146,6 +148,25 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
         hook.remove()
 
 
-def test_a_unet_without_transformers_is_refused():
-    with pytest.raises(ValueError, match="SDXL-architecture"):
-        quantize_fp8(nn.Sequential(nn.Linear(1024, 1024)))
+def test_a_unet_without_transformers_converts_nothing_and_explicit_fp8_is_refused_there(tiny_weights):
+    assert quantize_fp8(nn.Sequential(nn.Linear(1024, 1024))) == 0
+    # The tiny model's linears are narrower than float8 pays for: "auto" renders in fp16, "fp8" says why not.
+    assert SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto")).quantize == "none"
+    with pytest.raises(ValueError, match="no transformer linears"):
+        SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8"))
+
+
+def test_auto_means_float8_only_where_the_gpu_has_it_and_exact_means_the_fp16_reference_path():
+    import argparse
+
+    from sonosteer.engine.cli_options import add_weights_arguments, settings_from_args
+
+    assert resolve_quantize("auto", torch.device("cpu")) == "none"
+    assert resolve_quantize("none", torch.device("cpu")) == "none"
+    assert resolve_quantize("fp8", torch.device("cpu")) == "fp8"  # emulated: what the CPU tests check
+    parser = argparse.ArgumentParser()
+    add_weights_arguments(parser)
+    default, exact = (settings_from_args(parser.parse_args(argv)) for argv in ([], ["--exact"]))
+    assert (default.attention, default.quantize) == ("fast", "auto")
+    assert (exact.attention, exact.quantize) == ("reference", "none")
+    exact.validate()

@@ -115,7 +115,7 @@ def _reference_output(
 ) -> tuple[torch.Tensor, np.ndarray]:
     """x0 and frame of the reference path (diffusers attention, no quantisation, eager) for `controls`."""
     settings = EngineSettings(
-        height=args.size, width=args.size, device=str(device), compile=False, attention="reference",
+        height=args.size, width=args.size, device=str(device), compile=False, attention="reference", quantize="none",
         channels_last=args.channels_last,
     )
     torch.manual_seed(0)  # the measured engine is built from the same seed: the same weights
@@ -275,7 +275,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         mad = float(np.abs(engine.render().astype(np.int16) - reference[1]).mean())
         rows.append(["vs reference path: x0 relative error (eager) / frame MAD (as rendered)", reference_error, mad, ""])
     if cuda:
-        peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.memory_reserved() / 2**30
+        peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.max_memory_reserved() / 2**30
         rows.append(["peak GPU memory allocated / reserved", peak_gib, reserved_gib, "GiB"])
     rows.append(["build (random weights)", build_s, build_s, "s"])
     method = (
@@ -283,7 +283,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
         f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, "
-        f"quantize={settings.quantize}, "
+        f"quantize={engine.quantize}, "
         f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )

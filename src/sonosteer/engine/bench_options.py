@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sdpa", choices=("cudnn", "flash"), default="cudnn", help="fast path's attention kernels")
     parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
-    parser.add_argument("--quantize", choices=("none", "fp8"), default="none", help="opt-in fp8 transformer linears")
+    parser.add_argument(
+        "--quantize", choices=("auto", "none", "fp8"), default="auto", help="fp8 transformer linears (auto: where the GPU has them)"
+    )
     parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
     )

@@ -123,9 +123,31 @@ class Fp8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, |x| <= {self.input_bound:.4g}"
 
 
+def float8_gemm_missing(device: torch.device) -> str | None:
+    """Why `device` cannot run float8 GEMMs fast, or None when it can (CUDA compute capability >= 8.9)."""
+    if not hasattr(torch, "_scaled_mm"):
+        return f"torch {torch.__version__} has no float8 GEMMs"
+    if device.type != "cuda":
+        return f"{device.type} has no float8 tensor cores"
+    major, minor = torch.cuda.get_device_capability(device)
+    if (major, minor) < (8, 9):
+        return f"{torch.cuda.get_device_name(device)} (sm_{major}{minor}) has no float8 tensor cores (sm_89 or newer)"
+    return None
+
+
+def resolve_quantize(choice: str, device: torch.device) -> str:
+    """The settings' quantize choice made concrete: "auto" is "fp8" where float8 GEMMs run, else "none"."""
+    if choice == "auto":
+        return "none" if float8_gemm_missing(device) else "fp8"
+    if choice == "fp8" and device.type == "cuda" and (reason := float8_gemm_missing(device)):
+        raise ValueError(f"quantize='fp8' needs a GPU with float8 tensor cores: {reason}; use quantize='none'")
+    return choice
+
+
 def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> int:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
-    linears (both sides >= min_features) to Fp8Linear with their input bounds; returns how many."""
+    linears (both sides >= min_features) to Fp8Linear with their input bounds; returns how many
+    (0 for a UNet without such blocks)."""
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
     from diffusers.models.activations import GEGLU  # noqa: PLC0415 - engine-only import
@@ -147,8 +169,6 @@ def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> int:
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             plan += [(geglu, "proj", layer_norm_bound(block.norm3)), (block.ff.net, "2", geglu_bound(geglu, block.norm3))]
-    if not plan:
-        raise ValueError("no transformer linear layers to convert: not an SDXL-architecture UNet")
     for parent, name, bound in plan:
         setattr(parent, name, Fp8Linear(getattr(parent, name), bound))
     return len(plan)

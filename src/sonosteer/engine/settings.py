@@ -18,7 +18,7 @@ MAX_SIDE_PX = 2048
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 ATTENTION_PATHS = ("fast", "reference")
 COMPILE_MODES = ("reduce-overhead", "max-autotune")
-QUANTIZATIONS = ("none", "fp8")
+QUANTIZATIONS = ("auto", "none", "fp8")
 GRAPH_CAPTURES = ("manual", "trees")
 SDPA_BACKENDS = ("cudnn", "flash")
 
@@ -62,10 +62,11 @@ class EngineSettings:
     graph_capture: how the compiled generator becomes one CUDA graph on CUDA: "manual" (captured
         once with torch.cuda.graph and replayed: the least host work per frame) or "trees"
         (inductor's own CUDA-graph trees).
-    quantize: "none", or "fp8" (opt-in: the QKV, cross-attention query and feed-forward linears in
-        float8 with per-row activation and per-channel weight scales; x0 within 0.4 % of fp16 on
-        random weights, and 0.17 ms slower than fp16 on an H100 at batch 1: see
-        docs/engine-performance.md).
+    quantize: "auto" (float8 where the GPU has float8 tensor cores, else none), "none" or "fp8":
+        the QKV, cross-attention query and feed-forward linears in float8 with one scale per
+        tensor, the activation's fixed from a bound its layer norm guarantees. On an H100 with
+        random weights: 0.5 ms faster a frame, x0 within 0.4 % of fp16 (docs/engine-performance.md).
+        The exact published fp16 path is attention="reference" with quantize="none" (`--exact`).
     gpu_jpeg: encode frames to JPEG on the GPU (nvJPEG through torchvision) so that only the JPEG
         bytes cross to the host; None = on when CUDA and torchvision's nvJPEG work.
     """
@@ -91,7 +92,7 @@ class EngineSettings:
     compile_mode: str = "reduce-overhead"
     inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
     graph_capture: str = "manual"
-    quantize: str = "none"
+    quantize: str = "auto"
     gpu_jpeg: bool | None = None
 
     def validate(self) -> None:

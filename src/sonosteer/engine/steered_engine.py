@@ -34,7 +34,7 @@ from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
-from sonosteer.engine.quantize import quantize_fp8
+from sonosteer.engine.quantize import quantize_fp8, resolve_quantize
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -93,8 +93,11 @@ class SteeredEngine:
         self._time_conditioning = (
             fold_time_conditioning(parts.unet, timestep) if settings.attention == "fast" else None
         )
-        if settings.quantize == "fp8":
-            quantize_fp8(parts.unet)
+        self.quantize = resolve_quantize(settings.quantize, self.device)
+        if self.quantize == "fp8" and not quantize_fp8(parts.unet):
+            if settings.quantize == "fp8":
+                raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
+            self.quantize = "none"  # auto: nothing wide enough to gain from float8 (a tiny test model)
         self.generator = OneStepGenerator(
             parts.unet,
             parts.decoder,
@@ -142,8 +145,8 @@ class SteeredEngine:
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
         if self._graphed and settings.compile_mode != "reduce-overhead":
             mode += f" ({settings.compile_mode})"
-        if settings.quantize != "none":
-            mode += f", {settings.quantize} linears"
+        if self.quantize != "none":
+            mode += f", {self.quantize} linears"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
