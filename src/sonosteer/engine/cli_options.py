@@ -24,7 +24,7 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace, **overrides) -> EngineSettings:
     """EngineSettings from the options added by add_weights_arguments (plus keyword overrides)."""
     variant = None if str(args.variant).lower() in ("", "none") else args.variant
-    path = {"attention": "reference", "quantize": "none"} if getattr(args, "exact", False) else {}
+    path = {"attention": "reference"} if getattr(args, "exact", False) else {}  # quantize "auto" is fp16 there
     return EngineSettings(
         model=args.model, decoder=args.decoder, saes=args.saes, model_variant=variant, **{**path, **overrides}
     )

@@ -135,10 +135,11 @@ def float8_gemm_missing(device: torch.device) -> str | None:
     return None
 
 
-def resolve_quantize(choice: str, device: torch.device) -> str:
-    """The settings' quantize choice made concrete: "auto" is "fp8" where float8 GEMMs run, else "none"."""
+def resolve_quantize(choice: str, device: torch.device, attention: str = "fast") -> str:
+    """The settings' quantize choice made concrete: "auto" is "fp8" on the fast attention path where
+    float8 GEMMs run, else "none" (the reference path stays the published fp16 one)."""
     if choice == "auto":
-        return "none" if float8_gemm_missing(device) else "fp8"
+        return "none" if attention != "fast" or float8_gemm_missing(device) else "fp8"
     if choice == "fp8" and device.type == "cuda" and (reason := float8_gemm_missing(device)):
         raise ValueError(f"quantize='fp8' needs a GPU with float8 tensor cores: {reason}; use quantize='none'")
     return choice

@@ -93,7 +93,7 @@ class SteeredEngine:
         self._time_conditioning = (
             fold_time_conditioning(parts.unet, timestep) if settings.attention == "fast" else None
         )
-        self.quantize = resolve_quantize(settings.quantize, self.device)
+        self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         if self.quantize == "fp8" and not quantize_fp8(parts.unet):
             if settings.quantize == "fp8":
                 raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
