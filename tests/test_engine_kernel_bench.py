@@ -38,3 +38,15 @@ def test_one_frame_records_every_per_frame_call_once(tiny_weights):
     assert fused_qkv and all(linear_key(m, s)[0] == s[0] * s[1] for m, s in fused_qkv)  # M = batch x tokens
     first_conv, shape = calls.convs[0]
     assert conv_key(first_conv, shape) == (1, 4, first_conv.out_channels, 8, 8, 3, 1)  # conv_in on the latent
+
+
+def test_kernel_names_are_categorised_by_who_made_them():
+    from sonosteer.engine.kernel_profile import categorize
+
+    # Inductor's fused epilogue after a convolution is Triton work, not cuDNN's.
+    assert categorize("triton_poi_fused_convolution_relu_3").startswith("Triton pointwise")
+    assert categorize("triton_per_fused_add_native_layer_norm_7").startswith("Triton reduction")
+    assert categorize("sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc") == "convolution"
+    assert categorize("nvjet_hsh_64x64_64x7_2x1_v_bz_coopA_NNN") == "GEMM"
+    assert categorize("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3") == "attention"
+    assert categorize("Memset (Device)") == "memset / copy"

@@ -290,9 +290,10 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     if args.profile and cuda:
         torch._dynamo.reset()
         plain = torch.compile(engine.generator, fullgraph=True, dynamic=False)  # same kernels, no CUDA graph
-        categories, kernel_ms, kernels = kernel_breakdown(lambda: plain())
+        categories, kernel_ms, kernels, top = kernel_breakdown(lambda: plain())
         rows.append(["kernel time per frame (profiled, no CUDA graph) / kernels per frame", kernel_ms, kernels, ""])
         rows += [[f"  {name} (ms, kernels)", ms, n, ""] for name, ms, n in categories]
+        rows += [[f"  top kernel: `{name}` (ms, kernels)", ms, n, ""] for name, ms, n in top]
     append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)
     engine.close()
     return rows
