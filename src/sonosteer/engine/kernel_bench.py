@@ -28,6 +28,7 @@ from sonosteer.engine.bench_options import inductor_option
 from sonosteer.engine.compiling import check_inductor_options
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
 from sonosteer.engine.quantize import row_scales, to_fp8
 from sonosteer.engine.settings import EngineSettings
 
@@ -53,14 +54,23 @@ class _RecordAttention(TorchFunctionMode):
 
 
 def record_frame(generator: nn.Module) -> FrameCalls:
-    """Run `generator` once (eager) and return every linear, conv and SDPA call it made."""
+    """Run `generator` once (eager) and return every linear, conv and SDPA call it made (fused decoder
+    convolutions included, as the plain convolutions they fuse)."""
     calls = FrameCalls()
     hooks = []
+    def block_end(block: FusedTinyBlock, args: tuple) -> None:  # its last conv is called as a fused op
+        batch, _, height, width = args[0].shape  # 3x3 same-padding convs keep the size
+        calls.convs.append((block.third, (batch, block.third.in_channels, height, width)))
+
     for module in generator.modules():
         if isinstance(module, nn.Linear):
             hooks.append(module.register_forward_pre_hook(lambda m, a: calls.linears.append((m, tuple(a[0].shape)))))
         elif isinstance(module, nn.Conv2d):
             hooks.append(module.register_forward_pre_hook(lambda m, a: calls.convs.append((m, tuple(a[0].shape)))))
+        elif isinstance(module, FusedTinyBlock):
+            hooks.append(module.register_forward_pre_hook(block_end))
+        elif isinstance(module, ConvReLU):
+            hooks.append(module.register_forward_pre_hook(lambda m, a: calls.convs.append((m.conv, tuple(a[0].shape)))))
     try:
         with torch.no_grad(), _RecordAttention(calls):
             generator()

@@ -26,6 +26,7 @@ from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
+from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine import gpu_jpeg
 from sonosteer.engine.loading import EngineParts, load_parts
@@ -90,9 +91,10 @@ class SteeredEngine:
             else None
         )
         timestep, sigma = one_step_schedule(parts.scheduler_config)
-        self._time_conditioning = (
-            fold_time_conditioning(parts.unet, timestep) if settings.attention == "fast" else None
-        )
+        self._time_conditioning = None
+        if settings.attention == "fast":  # same arithmetic as diffusers' modules, fewer kernels
+            self._time_conditioning = fold_time_conditioning(parts.unet, timestep)
+            fuse_decoder_epilogues(parts.decoder)
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         if self.quantize == "fp8" and not quantize_fp8(parts.unet):
             if settings.quantize == "fp8":
