@@ -52,8 +52,9 @@ class EngineSettings:
     allow_download: fetch missing hub weights (still refused when HF_HUB_OFFLINE=1).
     compile_cache_dir: where inductor keeps compiled kernels between runs (None = cache root).
     attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
-        prompt and blended per frame; same function, fewer kernels) or "reference" (diffusers'
-        own attention, the exact published fp16 path).
+        prompt and blended per frame, the time conditioning folded for the one timestep, the
+        decoder's convolution epilogues inside cuDNN; same function, fewer kernels) or
+        "reference" (diffusers' own modules, the exact published fp16 path).
     sdpa_backend: the fast path's fused attention kernels on CUDA: "cudnn" or "flash".
     compile_mode: inductor mode on CUDA: "reduce-overhead" (no autotuning) or "max-autotune"
         (Triton GEMM autotuning and coordinate-descent tuning: longer first compile, cached on disk).
