@@ -83,6 +83,9 @@ def test_layer_norm_bound_holds_for_any_input_and_a_spike_reaches_it():
     spike = torch.zeros(1, 96)
     spike[0, worst] = 1e3 * float(torch.sign(norm.weight[worst] * norm.bias[worst]) or 1.0)
     assert float(norm(spike).abs().max()) == pytest.approx(bound, rel=1e-4)
+    plain = nn.LayerNorm(96, elementwise_affine=False)  # no gamma or beta: the bound is sqrt(C - 1) itself
+    assert layer_norm_bound(plain) == pytest.approx(math.sqrt(95))
+    assert (linear_after_norm_bounds(nn.Linear(96, 4), plain) > 0).all()
 
 
 def test_linear_after_norm_bound_holds_and_its_worst_direction_reaches_it():

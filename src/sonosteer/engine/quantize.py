@@ -44,18 +44,13 @@ def row_scales(x: torch.Tensor) -> torch.Tensor:
     return x.abs().amax(dim=-1, keepdim=True).float().clamp(min=_SCALE_FLOOR) / FP8_MAX
 
 
-def _norm_affine(norm: nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(gamma, beta, channels) of a layer norm as float32, with the identity when it has no affine."""
+def _norm_affine(norm: nn.LayerNorm, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(gamma, beta, channels) of a layer norm as float32 on `device`, the identity when it has no affine."""
     channels = int(norm.normalized_shape[-1])
-    ones = torch.ones(channels, device=_device(norm))
-    gamma = norm.weight.detach().float() if norm.weight is not None else ones
-    beta = norm.bias.detach().float() if norm.bias is not None else torch.zeros_like(ones)
+    ones = torch.ones(channels, device=device)
+    gamma = norm.weight.detach().float().to(device) if norm.weight is not None else ones
+    beta = norm.bias.detach().float().to(device) if norm.bias is not None else torch.zeros_like(ones)
     return gamma, beta, channels
-
-
-def _device(module: nn.Module) -> torch.device:
-    first = next(module.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def layer_norm_bound(norm: nn.LayerNorm) -> float:
@@ -64,7 +59,7 @@ def layer_norm_bound(norm: nn.LayerNorm) -> float:
     A standardised vector of C entries has zero mean and mean square at most 1, so no entry
     exceeds sqrt(C - 1) (attained by a single spike); the output is gamma * that + beta.
     """
-    gamma, beta, channels = _norm_affine(norm)
+    gamma, beta, channels = _norm_affine(norm, torch.device("cpu"))
     return float((gamma.abs() * math.sqrt(channels - 1) + beta.abs()).max())
 
 
@@ -74,8 +69,8 @@ def linear_after_norm_bounds(linear: nn.Linear, norm: nn.LayerNorm) -> torch.Ten
     u = gamma * z + beta with z zero-mean and |z| <= sqrt(C): (W u)_j = (w_j * gamma) . z + w_j . beta,
     and only the zero-mean part of w_j * gamma meets a zero-mean z.
     """
-    gamma, beta, channels = _norm_affine(norm)
     weight = linear.weight.detach().float()
+    gamma, beta, channels = _norm_affine(norm, weight.device)
     scaled = weight * gamma
     scaled = scaled - scaled.mean(dim=1, keepdim=True)
     offset = weight @ beta
