@@ -1,4 +1,4 @@
-"""`sonosteer doctor` and `sonosteer bench engine --tiny` (the benchmark's CPU smoke test)."""
+"""`sonosteer doctor` and `sonosteer bench engine` (--tiny: the benchmark's CPU smoke test; --real-weights on the tiny weights)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,21 @@ def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
     throughput = next(line for line in text.splitlines() if line.startswith("| batch 2: throughput"))
     assert abs(float(throughput.split("|")[2]) - 2000.0 / float(per_call.split("|")[2])) < 0.01
     assert (REPO_ROOT / "benchmarks" / "engine.py").is_file()
+
+
+def test_bench_engine_with_real_weights_reports_their_error_against_the_reference_path(tiny_weights, tmp_path):
+    report = tmp_path / "BENCHMARKS.md"
+    out = run_sonosteer(
+        "bench", "engine", "--real-weights", "--model", str(tiny_weights.model), "--decoder", str(tiny_weights.decoder),
+        "--saes", str(tiny_weights.saes), "--size", "128", "--frames", "2", "--warmup-frames", "1", "--skip-eager",
+        "--output", str(report), env={"HF_HUB_OFFLINE": "1"}, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    text = report.read_text()
+    assert f"- method: {tiny_weights.model}" in text and "with random weights" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| vs reference path: x0 relative error"))
+    x0_error, frame_mad = (float(x) for x in row.split("|")[2:4])
+    # On CPU "auto" keeps fp16/fp32: the fast path differs from the reference only in summation order.
+    assert 0.0 <= x0_error < 1e-3 and frame_mad < 0.5
+    refused = run_sonosteer("bench", "engine", "--real-weights", "--tiny", "--output", str(report), timeout=120)
+    assert refused.returncode != 0 and "leave it out with --real-weights" in refused.stderr

@@ -162,13 +162,14 @@ def test_a_unet_without_transformers_converts_nothing_and_explicit_fp8_is_refuse
 def test_auto_means_float8_only_where_the_gpu_has_it_and_exact_means_the_fp16_reference_path():
     import argparse
 
-    from sonosteer.engine.cli_options import add_weights_arguments, settings_from_args
+    from sonosteer.engine.cli_options import add_exact_argument, add_weights_arguments, settings_from_args
 
     assert resolve_quantize("auto", torch.device("cpu")) == "none"
     assert resolve_quantize("none", torch.device("cpu")) == "none"
     assert resolve_quantize("fp8", torch.device("cpu")) == "fp8"  # emulated: what the CPU tests check
     parser = argparse.ArgumentParser()
     add_weights_arguments(parser)
+    add_exact_argument(parser)
     default, exact = (settings_from_args(parser.parse_args(argv)) for argv in ([], ["--exact"]))
     assert (default.attention, default.quantize) == ("fast", "auto")
     assert exact.attention == "reference"

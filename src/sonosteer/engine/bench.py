@@ -3,7 +3,9 @@
 Builds the full-size SDXL-Turbo UNet and TAESDXL architectures from their published configs with
 random weights (timing does not depend on weight values), random unit SAE directions and random
 prompt conditioning, so it needs no weights files. `--tiny` runs the tiny architecture instead
-(a CPU smoke test). Prints a table and appends it to BENCHMARKS.md.
+(a CPU smoke test); `--real-weights` loads the weights named by --model/--decoder/--saes, so that
+the error against the reference path is the trained model's. Prints a table and appends it to
+BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from sonosteer.engine.architectures import (
 from sonosteer.engine.compiling import check_inductor_options, compile_generator, compile_plan
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.kernel_profile import kernel_breakdown
-from sonosteer.engine.loading import EngineParts
+from sonosteer.engine.cli_options import settings_from_args
+from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.steered_engine import SteeredEngine
+from sonosteer.engine.weights import resolve_weights
 
 
 class RandomConditioning:
@@ -110,16 +114,23 @@ def _controls_for(frame: int, base: FrameControls) -> FrameControls:
     return base
 
 
+def _parts(args: argparse.Namespace, settings: EngineSettings, device: torch.device, dtype: torch.dtype) -> EngineParts:
+    """The engine's parts: the weights named in `settings` with --real-weights, else random ones from seed 0."""
+    if args.real_weights:
+        return load_parts(resolve_weights(settings), device, dtype, settings.prompt_cache_size)
+    torch.manual_seed(0)  # the reference and the measured engine get the same random weights
+    return random_parts(args.tiny, device, dtype)
+
+
 def _reference_output(
     args: argparse.Namespace, device: torch.device, dtype: torch.dtype, controls: FrameControls
 ) -> tuple[torch.Tensor, np.ndarray]:
     """x0 and frame of the reference path (diffusers attention, no quantisation, eager) for `controls`."""
-    settings = EngineSettings(
-        height=args.size, width=args.size, device=str(device), compile=False, attention="reference", quantize="none",
-        channels_last=args.channels_last,
+    settings = settings_from_args(
+        args, height=args.size, width=args.size, device=str(device), compile=False, attention="reference",
+        quantize="none", channels_last=args.channels_last,
     )
-    torch.manual_seed(0)  # the measured engine is built from the same seed: the same weights
-    engine = SteeredEngine(random_parts(args.tiny, device, dtype), settings)
+    engine = SteeredEngine(_parts(args, settings, device, dtype), settings)
     engine.apply(controls)
     with torch.no_grad():
         x0 = engine.generator.denoise().clone()
@@ -159,7 +170,10 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     dtype = resolve_dtype(args.dtype, device)
     cuda = device.type == "cuda"
     compile_ = (not args.no_compile) if cuda else bool(args.compile)
-    settings = EngineSettings(
+    if args.real_weights and args.tiny:
+        raise SystemExit("--tiny builds a random tiny model: leave it out with --real-weights")
+    settings = settings_from_args(
+        args,
         height=args.size,
         width=args.size,
         device=str(device),
@@ -175,17 +189,20 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     )
     check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    build_start = time.perf_counter()
+    parts = _parts(args, settings, device, dtype)
+    build_s = time.perf_counter() - build_start
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
-    n_features = 48 if args.tiny else 5120  # as random_parts builds them
-    for i, bc in enumerate(controls.blocks):
-        bc.feature_id = (100 + 7 * i) % n_features
+    for i, (block, bc) in enumerate(zip(BLOCKS, controls.blocks)):
+        bc.feature_id = (100 + 7 * i) % parts.saes[block.short_name].directions.shape[0]
     check = copy.deepcopy(_controls_for(123, controls))  # _controls_for mutates `controls` in place
     reference = _reference_output(args, device, dtype, check) if args.compare_reference else None
+    if cuda:  # the peak memory row is the measured engine's alone
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     build_start = time.perf_counter()
-    torch.manual_seed(0)
-    parts = random_parts(args.tiny, device, dtype)
     engine = SteeredEngine(parts, settings)
-    build_s = time.perf_counter() - build_start
+    build_s += time.perf_counter() - build_start
     if reference is not None:
         engine.apply(check)
         with torch.no_grad():
@@ -277,9 +294,11 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     if cuda:
         peak_gib, reserved_gib = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.max_memory_reserved() / 2**30
         rows.append(["peak GPU memory allocated / reserved", peak_gib, reserved_gib, "GiB"])
-    rows.append(["build (random weights)", build_s, build_s, "s"])
+    rows.append([f"build ({'load' if args.real_weights else 'random'} weights)", build_s, build_s, "s"])
+    size = "tiny" if args.tiny else "full-size"
+    model = parts.description if args.real_weights else f"{size} SDXL-Turbo UNet + TAESDXL architectures with random weights"
     method = (
-        f"{'tiny' if args.tiny else 'full-size'} SDXL-Turbo UNet + TAESDXL architectures with random weights, "
+        f"{model}, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
         f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, "

@@ -22,7 +22,16 @@ def inductor_option(text: str) -> tuple[str, bool | int | float | str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from sonosteer.engine.cli_options import add_weights_arguments  # noqa: PLC0415
+
     parser.add_argument("--tiny", action="store_true", help="tiny architecture (CPU smoke test) instead of full size")
+    parser.add_argument(
+        "--real-weights",
+        action="store_true",
+        help="load the weights named by --model/--decoder/--saes (downloading what is missing) instead of random "
+        "ones: the error against the reference path is then the trained model's",
+    )
+    add_weights_arguments(parser)
     parser.add_argument("--frames", type=int, default=200, help="timed frames per measure (default 200)")
     parser.add_argument("--warmup-frames", type=int, default=5, help="untimed frames before each measure")
     parser.add_argument("--size", type=int, default=512, help="frame side in px, a multiple of 64 (default 512)")

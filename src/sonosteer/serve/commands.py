@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sonosteer.engine.cli_options import add_weights_arguments
+from sonosteer.engine.cli_options import add_exact_argument, add_weights_arguments
 
 DEFAULT_PORT = 8765
 
@@ -39,6 +39,7 @@ def register(commands, bench) -> None:
     p.add_argument("--labels", type=Path, default=None, help="feature labels file (default: the data folder's)")
     p.add_argument("--cache", type=Path, default=None, help="analysis cache root (default: $SONOSTEER_CACHE or the user cache dir)")
     add_weights_arguments(p)
+    add_exact_argument(p)
     p.set_defaults(func=_play)
 
     b = bench.add_parser(
@@ -62,6 +63,7 @@ def register(commands, bench) -> None:
         "depend on the values; no downloads), or tiny (checks the path on a CPU)",
     )
     add_weights_arguments(b)
+    add_exact_argument(b)
     b.set_defaults(func=_bench)
 
 
