@@ -58,6 +58,7 @@ def record_frame(generator: nn.Module) -> FrameCalls:
     convolutions included, as the plain convolutions they fuse)."""
     calls = FrameCalls()
     hooks = []
+
     def block_end(block: FusedTinyBlock, args: tuple) -> None:  # its last conv is called as a fused op
         batch, _, height, width = args[0].shape  # 3x3 same-padding convs keep the size
         calls.convs.append((block.third, (batch, block.third.in_channels, height, width)))

@@ -33,16 +33,20 @@ class StackedTimeProjection(nn.Module):
     so row 0 stands for all; `projected` (1, total) is written in place, read by TimeProjectionSlice.
     """
 
-    def __init__(self, add_embedding: nn.Module, time: FixedTimeEmbedding, projections: list[nn.Linear], act: nn.Module):
+    def __init__(
+        self, add_embedding: nn.Module, time: FixedTimeEmbedding, projections: list[nn.Linear], act: nn.Module
+    ):
         super().__init__()
         self.inner, self.time, self.act = add_embedding, time, act
         first = projections[0].weight
-        self.stacked = nn.Linear(first.shape[1], sum(p.out_features for p in projections), device=first.device, dtype=first.dtype)
+        width = sum(p.out_features for p in projections)
+        self.stacked = nn.Linear(first.shape[1], width, device=first.device, dtype=first.dtype)
         with torch.no_grad():
             self.stacked.weight.copy_(torch.cat([p.weight for p in projections]))
             self.stacked.bias.copy_(torch.cat([p.bias for p in projections]))
         self.stacked.requires_grad_(False)
-        self.register_buffer("projected", torch.zeros(1, self.stacked.out_features, device=first.device, dtype=first.dtype), persistent=False)
+        projected = torch.zeros(1, width, device=first.device, dtype=first.dtype)
+        self.register_buffer("projected", projected, persistent=False)
 
     def forward(self, add_embeds: torch.Tensor) -> torch.Tensor:
         added = self.inner(add_embeds)
@@ -71,7 +75,9 @@ def fold_time_conditioning(unet: nn.Module, timestep: float) -> StackedTimeProje
 
     config = unet.config
     if config.addition_embed_type != "text_time" or unet.class_embedding is not None or unet.time_embed_act is not None:
-        raise ValueError("time conditioning fold needs an SDXL-style UNet (text_time added embedding, no class embedding)")
+        raise ValueError(
+            "time conditioning fold needs an SDXL-style UNet (text_time added embedding, no class embedding)"
+        )
     resnets = [m for m in unet.modules() if isinstance(m, ResnetBlock2D) and m.time_emb_proj is not None]
     acts = {type(r.nonlinearity) for r in resnets}
     if not resnets or len(acts) != 1 or any(r.skip_time_act for r in resnets):
@@ -79,7 +85,8 @@ def fold_time_conditioning(unet: nn.Module, timestep: float) -> StackedTimeProje
     weight = next(unet.parameters())
     t_emb = unet.time_proj(torch.tensor([timestep], device=weight.device)).to(weight.dtype)
     time = FixedTimeEmbedding(unet.time_embedding(t_emb))
-    stacked = StackedTimeProjection(unet.add_embedding, time, [r.time_emb_proj for r in resnets], resnets[0].nonlinearity)
+    projections = [r.time_emb_proj for r in resnets]
+    stacked = StackedTimeProjection(unet.add_embedding, time, projections, resnets[0].nonlinearity)
     offset = 0
     for resnet in resnets:
         width = resnet.time_emb_proj.out_features
