@@ -5,6 +5,7 @@ only the per-frame transformer linears of the UNet."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -121,13 +122,15 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
     counted: list[int] = []
 
     def quantize_small(unet):  # the tiny UNet's linears are narrower than the full model's 640
-        counted.append(quantize_fp8(unet, min_features=32))
-        return counted[-1]
+        replaced = quantize_fp8(unet, min_features=32)
+        counted.append(len(replaced))
+        return replaced
 
     plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
     monkeypatch.setattr(steered_engine, "quantize_fp8", quantize_small)
     fast = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8"))
-    assert counted[0] > 0 and "fp8 linears" in fast.label
+    assert counted[0] > 0 and "fp8 linears (x0 " in fast.label
+    assert 0.0 < fast.float8_x0_error < 0.1  # measured at build on the engine's first frame
     converted = {n: m for n, m in fast.generator.unet.named_modules() if isinstance(m, Fp8Linear)}
     assert len(converted) == counted[0]
     # Only linears fed by a layer norm or the GEGLU: self-attention QKV, cross-attention query, feed-forward.
@@ -152,7 +155,7 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
 
 
 def test_a_unet_without_transformers_converts_nothing_and_explicit_fp8_is_refused_there(tiny_weights):
-    assert quantize_fp8(nn.Sequential(nn.Linear(1024, 1024))) == 0
+    assert quantize_fp8(nn.Sequential(nn.Linear(1024, 1024))) == []
     # The tiny model's linears are narrower than float8 pays for: "auto" renders in fp16, "fp8" says why not.
     assert SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto")).quantize == "none"
     with pytest.raises(ValueError, match="no transformer linears"):
@@ -176,3 +179,30 @@ def test_auto_means_float8_only_where_the_gpu_has_it_and_exact_means_the_fp16_re
     exact.validate()
     # The reference path stays fp16 under "auto" even on a float8 GPU (decided before the GPU is asked).
     assert resolve_quantize(exact.quantize, torch.device("cuda"), exact.attention) == "none"
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1.0])
+def test_auto_keeps_float8_only_within_the_x0_tolerance_on_the_model_in_hand(tiny_weights, monkeypatch, tolerance):
+    import sonosteer.engine.steered_engine as steered_engine
+
+    plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
+    monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")  # as on a float8 GPU
+    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet: quantize_fp8(unet, min_features=32))
+    monkeypatch.setattr(steered_engine, "FLOAT8_X0_TOLERANCE", tolerance)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto"))
+    converted = any(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules())
+    assert engine.float8_x0_error is not None and engine.float8_x0_error > 0.0
+    controls = control_sequence()[1]
+    plain.apply(controls)
+    engine.apply(controls)
+    with torch.no_grad():
+        x0, x0_plain = engine.generator.denoise(), plain.generator.denoise()
+    if tolerance == 0.0:  # beyond tolerance: the fp16 linears are back, bit for bit, and the user is told
+        assert engine.quantize == "none" and not converted and "fp8" not in engine.label
+        assert any("rendering in fp16" in str(w.message) for w in caught)
+        torch.testing.assert_close(x0, x0_plain, rtol=0, atol=0)
+    else:
+        assert engine.quantize == "fp8" and converted and not any("rendering in fp16" in str(w.message) for w in caught)
+        assert not torch.equal(x0, x0_plain)

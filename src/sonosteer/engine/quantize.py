@@ -29,6 +29,8 @@ from torch import nn
 FP8 = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8).max)  # 448
 MIN_FEATURES = 640
+FLOAT8_X0_TOLERANCE = 0.02
+"""Largest relative change of x0 that "auto" accepts from float8 on the model in hand (the speed issue's 2 %)."""
 GELU_NEGATIVE_MAX = 0.17
 """Largest |gelu(x)| for x < 0 (0.16997 at x = -0.75)."""
 _SCALE_FLOOR = 1e-12  # an all-zero tensor gets scale ~0 instead of a division by zero
@@ -140,10 +142,14 @@ def resolve_quantize(choice: str, device: torch.device, attention: str = "fast")
     return choice
 
 
-def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> int:
+Replacement = tuple[nn.Module, str, nn.Module]
+"""(parent, attribute, the module that was there): what `restore` puts back."""
+
+
+def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
-    linears (both sides >= min_features) to Fp8Linear with their input bounds; returns how many
-    (0 for a UNet without such blocks)."""
+    linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
+    replacements (none for a UNet without such blocks)."""
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
     from diffusers.models.activations import GEGLU  # noqa: PLC0415 - engine-only import
@@ -165,6 +171,15 @@ def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> int:
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             plan += [(geglu, "proj", layer_norm_bound(block.norm3)), (block.ff.net, "2", geglu_bound(geglu, block.norm3))]
+    replaced = []
     for parent, name, bound in plan:
-        setattr(parent, name, Fp8Linear(getattr(parent, name), bound))
-    return len(plan)
+        original = getattr(parent, name)
+        setattr(parent, name, Fp8Linear(original, bound))
+        replaced.append((parent, name, original))
+    return replaced
+
+
+def restore(replaced: list[Replacement]) -> None:
+    """Undo `quantize_fp8`: the original linears go back where they were."""
+    for parent, name, original in replaced:
+        setattr(parent, name, original)

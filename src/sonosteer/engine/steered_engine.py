@@ -35,7 +35,7 @@ from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
-from sonosteer.engine.quantize import quantize_fp8, resolve_quantize
+from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, quantize_fp8, resolve_quantize, restore
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -95,11 +95,6 @@ class SteeredEngine:
         if settings.attention == "fast":  # same arithmetic as diffusers' modules, fewer kernels
             self._time_conditioning = fold_time_conditioning(parts.unet, timestep)
             fuse_decoder_epilogues(parts.decoder)
-        self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
-        if self.quantize == "fp8" and not quantize_fp8(parts.unet):
-            if settings.quantize == "fp8":
-                raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
-            self.quantize = "none"  # auto: nothing wide enough to gain from float8 (a tiny test model)
         self.generator = OneStepGenerator(
             parts.unet,
             parts.decoder,
@@ -128,33 +123,62 @@ class SteeredEngine:
         self.noise = NoiseBank(tuple(self.generator.noise_a.shape), self.device, settings.noise_cache_size)
         self._ring = FrameRing(settings.ring_size, self.height, self.width, pinned=self._cuda)
         self._events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if self._cuda else []
-        self._compiled, self._graphed = compile_plan(settings, self._cuda)
-        self._generate = (
-            compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
-            if self._compiled
-            else self.generator
-        )
         self._launched: torch.Tensor | None = None  # the frame started by launch(), until collected
         self._launch_s = 0.0
-        self.jpeg_reason = self._gpu_jpeg_reason(settings.gpu_jpeg)
-        self.encodes_jpeg = self.jpeg_reason is None
         self._prompt_pair: tuple[str, str] | None = None
         self._seed_pair: tuple[int, int] | None = None
         self._warned_dead: set[tuple[str, int]] = set()
         self._closed = False
         self.last_timings_ms: dict[str, float] = {}
         self.warmup_s: float | None = None
+        self.apply(FrameControls())
+        self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
+        self.float8_x0_error: float | None = None
+        if self.quantize == "fp8":
+            self._convert_to_float8(explicit=settings.quantize == "fp8")
+        self._compiled, self._graphed = compile_plan(settings, self._cuda)
+        self._generate = (
+            compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
+            if self._compiled
+            else self.generator
+        )
+        self.jpeg_reason = self._gpu_jpeg_reason(settings.gpu_jpeg)
+        self.encodes_jpeg = self.jpeg_reason is None
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
         if self._graphed and settings.compile_mode != "reduce-overhead":
             mode += f" ({settings.compile_mode})"
-        if self.quantize != "none":
-            mode += f", {self.quantize} linears"
+        if self.float8_x0_error is not None and self.quantize == "fp8":
+            mode += f", fp8 linears (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
-        self.apply(FrameControls())
+
+    def _convert_to_float8(self, explicit: bool) -> None:
+        """Float8 transformer linears, checked on the model in hand: x0 of the current frame against fp16.
+
+        Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 linears back (with a
+        warning); quantize="fp8" keeps float8 and reports the error in the label.
+        """
+        with torch.no_grad():
+            reference = self.generator.denoise()
+        replaced = quantize_fp8(self.generator.unet)
+        if not replaced:
+            if explicit:
+                raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
+            self.quantize = "none"  # nothing wide enough to gain from float8 (a tiny test model)
+            return
+        with torch.no_grad():
+            self.float8_x0_error = float((self.generator.denoise() - reference).norm() / reference.norm())
+        if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
+            restore(replaced)
+            self.quantize = "none"
+            warnings.warn(
+                f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
+                f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",
+                stacklevel=3,
+            )
 
     @classmethod
     def from_settings(cls, settings: EngineSettings | None = None, progress: ProgressFn | None = None) -> "SteeredEngine":
