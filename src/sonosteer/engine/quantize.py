@@ -1,4 +1,5 @@
-"""Opt-in float8 linears for the fast mode: one scale per tensor, the activation's fixed in advance.
+"""Float8 linears for the fast path (the default on float8 GPUs, checked per model at build by the
+engine): one scale per tensor, the activation's fixed in advance.
 
 Each converted linear's input comes from a layer norm, or from the GEGLU after one, so its
 magnitude has a hard bound that follows from the weights alone (`layer_norm_bound`,
