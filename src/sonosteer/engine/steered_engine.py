@@ -147,7 +147,7 @@ class SteeredEngine:
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
         if self._graphed and settings.compile_mode != "reduce-overhead":
             mode += f" ({settings.compile_mode})"
-        if self.float8_x0_error is not None and self.quantize == "fp8":
+        if self.quantize == "fp8":  # then _convert_to_float8 has measured the error
             mode += f", fp8 linears (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
