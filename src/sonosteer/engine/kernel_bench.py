@@ -235,34 +235,30 @@ def attention_rows(calls: FrameCalls, replays: int, device: torch.device, dtype:
     """The frame's SDPA calls with each back-end forced (cuDNN, flash, memory-efficient) and as inductor's
     flex attention kernel, per shape and in all."""
     from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: PLC0415
+    from torch.nn.attention.flex_attention import flex_attention  # noqa: PLC0415
 
     groups: dict[tuple, list] = defaultdict(list)
     for shapes in calls.attentions:
         q, k, v = (torch.randn(s[0], s[2], s[1], s[3], device=device, dtype=dtype).transpose(1, 2) for s in shapes)
         groups[shapes].append((q, k, v))
-    backends = (
-        ("cuDNN", SDPBackend.CUDNN_ATTENTION),
-        ("flash", SDPBackend.FLASH_ATTENTION),
-        ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION),
-    )
-    per_group: dict[tuple, dict[str, float]] = defaultdict(dict)
-    for name, backend in backends:
-        for shapes, calls_qkv in groups.items():
-            fns = [lambda t=t: F.scaled_dot_product_attention(*t) for t in calls_qkv]
-            try:
-                per_group[shapes][name] = _graph_ms(fns, replays, lambda b=backend: sdpa_kernel(b))
-            except RuntimeError:  # a back-end that refuses these shapes on this GPU
-                per_group[shapes][name] = float("nan")
-    from torch.nn.attention.flex_attention import flex_attention  # noqa: PLC0415
-
     flex = torch.compile(flex_attention, dynamic=False, fullgraph=True)  # inductor's Triton kernel: no memset
-    flex_variants = {"flex": None, "flex 64x64 tiles": {"BLOCK_M": 64, "BLOCK_N": 64}}
-    for name, options in flex_variants.items():
+    variants: dict[str, tuple[Callable, Callable]] = {  # name: (attention call, context it is captured under)
+        name: (F.scaled_dot_product_attention, lambda b=backend: sdpa_kernel(b))
+        for name, backend in (
+            ("cuDNN", SDPBackend.CUDNN_ATTENTION),
+            ("flash", SDPBackend.FLASH_ATTENTION),
+            ("memory-efficient", SDPBackend.EFFICIENT_ATTENTION),
+        )
+    }
+    for name, options in (("flex", None), ("flex 64x64 tiles", {"BLOCK_M": 64, "BLOCK_N": 64})):
+        variants[name] = (lambda *qkv, o=options: flex(*qkv, kernel_options=o), contextlib.nullcontext)
+    per_group: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for name, (attend, setup) in variants.items():
         for shapes, calls_qkv in groups.items():
-            fns = [lambda t=t, o=options: flex(*t, kernel_options=o) for t in calls_qkv]
+            fns = [lambda t=t, attend=attend: attend(*t) for t in calls_qkv]
             try:
-                per_group[shapes][name] = _graph_ms(fns, replays)
-            except Exception as error:  # noqa: BLE001 - a refusal is a result
+                per_group[shapes][name] = _graph_ms(fns, replays, setup)
+            except Exception as error:  # noqa: BLE001 - a back-end that refuses these shapes is a result
                 print(f"{name} failed on {shapes}: {type(error).__name__}: {error}", flush=True)
                 per_group[shapes][name] = float("nan")
     rows = []
@@ -271,7 +267,7 @@ def attention_rows(calls: FrameCalls, replays: int, device: torch.device, dtype:
         cells = "; ".join(f"{name} {ms:.3f}" for name, ms in by_name.items())
         label = f"  attention {heads} heads x {head_dim}, {queries} queries, {keys} keys x{len(groups[shapes])}"
         rows.append([label, cells, "ms"])
-    for name in [name for name, _ in backends] + list(flex_variants):
+    for name in variants:
         total = sum(by_name[name] for by_name in per_group.values())
         rows.append([f"attention per frame: {name} ({len(calls.attentions)} calls)", f"{total:.3f}", "ms"])
     best = sum(min(v for v in by_name.values() if v == v) for by_name in per_group.values())
