@@ -121,8 +121,8 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
 
     counted: list[int] = []
 
-    def quantize_small(unet):  # the tiny UNet's linears are narrower than the full model's 640
-        replaced = quantize_fp8(unet, min_features=32)
+    def quantize_small(unet, **options):  # the tiny UNet's linears are narrower than the full model's 640
+        replaced = quantize_fp8(unet, min_features=32, **options)
         counted.append(len(replaced))
         return replaced
 
@@ -187,7 +187,7 @@ def test_auto_keeps_float8_only_within_the_x0_tolerance_on_the_model_in_hand(tin
 
     plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
     monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")  # as on a float8 GPU
-    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet: quantize_fp8(unet, min_features=32))
+    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet, **options: quantize_fp8(unet, min_features=32, **options))
     monkeypatch.setattr(steered_engine, "FLOAT8_X0_TOLERANCE", tolerance)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -85,7 +85,7 @@ def test_gpu_jpeg_frames_decode_to_the_rendered_frame(engines):
 
 
 def test_fp8_mode_compiles_to_what_it_computes_eagerly(tiny_weights, tmp_path, monkeypatch):
-    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet: quantize_fp8(unet, min_features=32))
+    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet, **options: quantize_fp8(unet, min_features=32, **options))
     settings = {"quantize": "fp8", **COMMON}
     graph = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=True, compile_cache_dir=tmp_path, **settings))
     eager = SteeredEngine.from_settings(tiny_settings(tiny_weights, compile=False, **settings))

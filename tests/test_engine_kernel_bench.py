@@ -50,3 +50,4 @@ def test_kernel_names_are_categorised_by_who_made_them():
     assert categorize("nvjet_hsh_64x64_64x7_2x1_v_bz_coopA_NNN") == "GEMM"
     assert categorize("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3") == "attention"
     assert categorize("Memset (Device)") == "memset / copy"
+    assert categorize("_geglu_fp8_kernel").startswith("fused float8 GEGLU")

@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         attention=args.attention,
         compile_mode=args.compile_mode,
         quantize=args.quantize,
+        fuse_geglu=args.fuse_geglu,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         sdpa_backend=args.sdpa,

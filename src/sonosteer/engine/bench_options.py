@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quantize", choices=("auto", "none", "fp8"), default="auto", help="fp8 transformer linears (auto: where the GPU has them)"
     )
     parser.add_argument(
+        "--fuse-geglu",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with float8 on CUDA: the feed-forward's first GEMM and GEGLU as one Triton kernel (default on)",
+    )
+    parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
     )
     parser.add_argument(

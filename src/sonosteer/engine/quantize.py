@@ -22,7 +22,9 @@ not finish compiling within 9 minutes.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -91,7 +93,8 @@ def geglu_bound(geglu: nn.Module, norm: nn.LayerNorm) -> float:
 class Fp8Linear(nn.Module):
     """y = x W^T + b in float8: W scaled by its largest magnitude, x by `input_bound`, both per tensor.
 
-    Inputs beyond `input_bound` saturate (they cannot occur where `quantize_fp8` installs it).
+    Inputs beyond `input_bound` saturate (they cannot occur where `quantize_fp8` installs it). A
+    float8 input is taken as already divided by input_bound / 448 (the fused GEGLU's output).
     """
 
     def __init__(self, linear: nn.Linear, input_bound: float):
@@ -110,7 +113,9 @@ class Fp8Linear(nn.Module):
         self.register_buffer("bias", bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = to_fp8(x.reshape(-1, self.in_features), self.input_bound / FP8_MAX)  # fuses into x's producer
+        rows = x.reshape(-1, self.in_features)
+        if rows.dtype != FP8:
+            rows = to_fp8(rows, self.input_bound / FP8_MAX)  # fuses into x's producer
         y = torch._scaled_mm(
             rows, self.weight_fp8.t(), scale_a=self.input_scale, scale_b=self.weight_scale, bias=self.bias,
             out_dtype=self.out_dtype,
@@ -147,19 +152,26 @@ Replacement = tuple[nn.Module, str, nn.Module]
 """(parent, attribute, the module that was there): what `restore` puts back."""
 
 
-def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> list[Replacement]:
+def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES, fuse_geglu: bool = False) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
-    replacements (none for a UNet without such blocks)."""
+    replacements (none for a UNet without such blocks).
+
+    fuse_geglu: the feed-forward's first linear and its GEGLU become one `Fp8Geglu` kernel that
+    writes the second linear's float8 input (where the widths fit its tiling).
+    """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
     from diffusers.models.activations import GEGLU  # noqa: PLC0415 - engine-only import
     from diffusers.models.attention import BasicTransformerBlock  # noqa: PLC0415
 
+    from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415 - it builds on this module
+
     def wide(linear: nn.Module) -> bool:
         return isinstance(linear, nn.Linear) and min(linear.in_features, linear.out_features) >= min_features
 
-    plan: list[tuple[nn.Module, str, float]] = []  # (parent, attribute, input bound), bounds from unconverted weights
+    # (parent, attribute, float8 replacement of the module there); bounds come from unconverted weights.
+    plan: list[tuple[nn.Module, str, Callable[[nn.Module], nn.Module]]] = []
     for block in unet.modules():
         if not isinstance(block, BasicTransformerBlock) or block.norm_type != "layer_norm" or block.pos_embed is not None:
             continue
@@ -167,15 +179,20 @@ def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES) -> list[Repl
         if block.attn2 is not None:
             attentions.append((block.attn2, block.norm2, ("to_q",)))  # its K/V read the text, not the norm
         for attention, norm, names in attentions:
-            bound = layer_norm_bound(norm)
-            plan += [(attention, name, bound) for name in names if wide(getattr(attention, name, None))]
+            linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm))
+            plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
-            plan += [(geglu, "proj", layer_norm_bound(block.norm3)), (block.ff.net, "2", geglu_bound(geglu, block.norm3))]
+            input_bound, output_bound = layer_norm_bound(block.norm3), geglu_bound(geglu, block.norm3)
+            if fuse_geglu and fusable(geglu):
+                first = (block.ff.net, "0", functools.partial(Fp8Geglu, input_bound=input_bound, output_bound=output_bound))
+            else:
+                first = (geglu, "proj", functools.partial(Fp8Linear, input_bound=input_bound))
+            plan += [first, (block.ff.net, "2", functools.partial(Fp8Linear, input_bound=output_bound))]
     replaced = []
-    for parent, name, bound in plan:
+    for parent, name, convert in plan:
         original = getattr(parent, name)
-        setattr(parent, name, Fp8Linear(original, bound))
+        setattr(parent, name, convert(original))
         replaced.append((parent, name, original))
     return replaced
 

@@ -69,6 +69,9 @@ class EngineSettings:
         tensor, the activation's fixed from a bound its layer norm guarantees. On an H100 with
         random weights: 0.5 ms faster a frame, x0 within 0.4 % of fp16 (docs/engine-performance.md).
         The exact published fp16 path is attention="reference" (`--exact`).
+    fuse_geglu: with float8 on CUDA, the feed-forward's first linear and its GEGLU as one Triton
+        kernel that writes the second linear's float8 input (`fused_geglu.py`); False keeps
+        cuBLASLt's GEMM and inductor's GEGLU kernel (for measuring).
     gpu_jpeg: encode frames to JPEG on the GPU (nvJPEG through torchvision) so that only the JPEG
         bytes cross to the host; None = on when CUDA and torchvision's nvJPEG work.
     """
@@ -95,6 +98,7 @@ class EngineSettings:
     inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
     graph_capture: str = "manual"
     quantize: str = "auto"
+    fuse_geglu: bool = True
     gpu_jpeg: bool | None = None
 
     def validate(self) -> None:

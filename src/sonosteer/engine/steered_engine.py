@@ -27,6 +27,7 @@ from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
+from sonosteer.engine.fused_geglu import Fp8Geglu, kernel_missing as geglu_kernel_missing
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine import gpu_jpeg
 from sonosteer.engine.loading import EngineParts, load_parts
@@ -134,8 +135,10 @@ class SteeredEngine:
         self.apply(FrameControls())
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         self.float8_x0_error: float | None = None
+        self.fused_geglus = 0
         if self.quantize == "fp8":
-            self._convert_to_float8(explicit=settings.quantize == "fp8")
+            fuse = settings.fuse_geglu and geglu_kernel_missing(self.device) is None
+            self._convert_to_float8(explicit=settings.quantize == "fp8", fuse_geglu=fuse)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
             compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
@@ -148,22 +151,24 @@ class SteeredEngine:
         if self._graphed and settings.compile_mode != "reduce-overhead":
             mode += f" ({settings.compile_mode})"
         if self.quantize == "fp8":  # then _convert_to_float8 has measured the error
-            mode += f", fp8 linears (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            fused = ", fused GEGLU" if self.fused_geglus else ""
+            mode += f", fp8 linears{fused} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
 
-    def _convert_to_float8(self, explicit: bool) -> None:
-        """Float8 transformer linears, checked on the model in hand: x0 of the current frame against fp16.
+    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool) -> None:
+        """Float8 transformer linears (and fused GEGLUs), checked on the model in hand: x0 of the current
+        frame against fp16.
 
         Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 linears back (with a
         warning); quantize="fp8" keeps float8 and reports the error in the label.
         """
         with torch.no_grad():
             reference = self.generator.denoise()
-        replaced = quantize_fp8(self.generator.unet)
+        replaced = quantize_fp8(self.generator.unet, fuse_geglu=fuse_geglu)
         if not replaced:
             if explicit:
                 raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
@@ -171,9 +176,10 @@ class SteeredEngine:
             return
         with torch.no_grad():
             self.float8_x0_error = float((self.generator.denoise() - reference).norm() / reference.norm())
+        self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in self.generator.unet.modules())
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize = "none"
+            self.quantize, self.fused_geglus = "none", 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",

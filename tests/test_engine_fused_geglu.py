@@ -1,0 +1,117 @@
+"""The fused float8 GEGLU: diffusers' GEGLU within float8 rounding, the installed feed-forward close
+to fp16 and restorable, the op's fake kernel consistent; on a GPU, the Triton kernel computes the
+same function as the op's torch arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from diffusers.models.activations import GEGLU, SwiGLU
+from diffusers.models.attention import BasicTransformerBlock
+from torch import nn
+
+from sonosteer.engine.fused_geglu import Fp8Geglu, fusable, geglu_fp8
+from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, geglu_bound, layer_norm_bound, quantize_fp8, restore, to_fp8
+
+
+def _norm_and_geglu(width: int, inner: int, seed: int) -> tuple[nn.LayerNorm, GEGLU]:
+    torch.manual_seed(seed)
+    norm, geglu = nn.LayerNorm(width), GEGLU(width, inner)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.normal_(0.0, 0.1)
+    return norm, geglu
+
+
+def test_fused_geglu_gives_diffusers_geglu_within_float8_rounding():
+    norm, geglu = _norm_and_geglu(128, 256, seed=0)
+    output_bound = geglu_bound(geglu, norm)
+    fused = Fp8Geglu(geglu, layer_norm_bound(norm), output_bound)
+    x = norm(torch.randn(300, 128, generator=torch.Generator().manual_seed(1)) * 3.0).detach()
+    with torch.no_grad():
+        y, expected = fused(x), geglu(x)
+    assert y.dtype == torch.float8_e4m3fn and y.shape == expected.shape
+    error = float((y.float() * output_bound / FP8_MAX - expected).norm() / expected.norm())
+    # Float8 e4m3 rounds to 3 mantissa bits (relative step 2^-3): inputs, weights and output each add
+    # up to 6 %, and the loose fixed scales push small values into coarser subnormal steps.
+    assert 0.0 < error < 0.12, error
+
+
+def test_the_op_fake_kernel_and_schema_agree_with_the_op():
+    x = to_fp8(torch.randn(64, 128), 4.0 / FP8_MAX)
+    weight = to_fp8(torch.randn(512, 128) * 0.05, 0.25 / FP8_MAX)
+    bias = torch.randn(512) * 0.1
+    torch.library.opcheck(geglu_fp8, (x, weight, bias, 1e-4, 0.01), test_utils=("test_faketensor",))
+    out = geglu_fp8(x, weight, bias, 1e-4, 0.01)
+    hidden, gate = (x.float() @ weight.float().t() * 1e-4 + bias).chunk(2, dim=-1)
+    assert out.shape == (64, 256)
+    assert torch.equal(out, to_fp8(hidden * F.gelu(gate), 0.01))
+
+
+def test_only_diffusers_geglus_that_fit_the_tiling_fuse():
+    assert fusable(GEGLU(128, 256)) and fusable(GEGLU(1280, 5120))
+    assert not fusable(GEGLU(96, 256))  # K not a multiple of 128
+    assert not fusable(GEGLU(128, 200))  # N not a multiple of 128
+    assert not fusable(SwiGLU(128, 256))  # another activation
+    assert not fusable(nn.GELU())
+    with pytest.raises(ValueError, match="does not fit"):
+        Fp8Geglu(GEGLU(96, 256), 1.0, 1.0)
+
+
+def test_fused_feed_forward_installs_stays_close_to_fp16_and_restores():
+    torch.manual_seed(3)
+    block = BasicTransformerBlock(128, 2, 64, cross_attention_dim=64).eval()
+    net = block.ff.net
+    original_geglu, original_out = net[0], net[2]
+    hidden = torch.randn(2, 96, 128)
+    text = torch.randn(2, 7, 64)
+    with torch.no_grad():
+        expected = block(hidden, encoder_hidden_states=text)
+    replaced = quantize_fp8(block, min_features=128, fuse_geglu=True)
+    assert isinstance(net[0], Fp8Geglu) and isinstance(net[2], Fp8Linear)
+    assert net[0].output_bound == net[2].input_bound  # the kernel's float8 output is the next GEMM's input
+    with torch.no_grad():
+        fused = block(hidden, encoder_hidden_states=text)
+    assert 0.0 < float((fused - expected).norm() / expected.norm()) < 0.05
+    restore(replaced)
+    assert net[0] is original_geglu and net[2] is original_out
+    assert not any(isinstance(m, (Fp8Geglu, Fp8Linear)) for m in block.modules())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(("rows", "width", "inner"), [(256, 1280, 5120), (1024, 640, 2560), (200, 1280, 5120)])
+def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner):
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("needs a GPU with float8 tensor cores")
+    generator = torch.Generator(device="cuda").manual_seed(rows)
+    x = to_fp8(torch.randn(rows, width, device="cuda", generator=generator) * 2.0, 8.0 / FP8_MAX)
+    weight = to_fp8(torch.randn(2 * inner, width, device="cuda", generator=generator) * 0.03, 0.15 / FP8_MAX)
+    bias = torch.randn(2 * inner, device="cuda", generator=generator) * 0.1
+    gemm_scale, out_scale = 8.0 / FP8_MAX * 0.15 / FP8_MAX, 3.0 / FP8_MAX
+    poison = torch.full((rows, inner), float("nan"), device="cuda").to(torch.float8_e4m3fn)
+    del poison  # the caching allocator hands its NaN-filled block to the op's output: unwritten elements show
+    out = geglu_fp8(x, weight, bias, gemm_scale, out_scale)
+    expected = geglu_fp8(x.cpu(), weight.cpu(), bias.cpu(), gemm_scale, out_scale)
+    assert not out.float().isnan().any()
+    # Summation order differs from the CPU's: an element may round to the neighbouring float8 value.
+    same = (out.cpu().float() == expected.float()).float().mean()
+    assert same > 0.97, same
+    error = float((out.cpu().float() - expected.float()).norm() / expected.float().norm())
+    assert error < 0.01, error
+
+
+@pytest.mark.gpu
+def test_compiled_block_with_the_fused_kernel_matches_it_eagerly():
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("needs a GPU with float8 tensor cores")
+    torch.manual_seed(4)
+    block = BasicTransformerBlock(256, 4, 64, cross_attention_dim=128).eval().half().cuda()
+    quantize_fp8(block, min_features=128, fuse_geglu=True)
+    assert isinstance(block.ff.net[0], Fp8Geglu)
+    hidden = torch.randn(1, 256, 256, device="cuda", dtype=torch.float16)
+    text = torch.randn(1, 77, 128, device="cuda", dtype=torch.float16)
+    with torch.no_grad():
+        eager = block(hidden, encoder_hidden_states=text)
+        compiled = torch.compile(block, fullgraph=True)(hidden, encoder_hidden_states=text)
+    assert float((compiled - eager).float().norm() / eager.float().norm()) < 2e-3
