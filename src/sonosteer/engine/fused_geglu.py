@@ -30,10 +30,10 @@ multiple of this keep the unfused float8 pair."""
 
 
 def _configs() -> list:
-    """Tilings to autotune over (once per shape, at the first call): on an H100, 128x64 with 8 warps won
-    at both SDXL widths among eight; whole-M and 128-wide tiles trade a wave of blocks for reuse."""
-    shapes = [(128, 64, 128, 8, 3), (128, 64, 128, 8, 4), (256, 64, 128, 8, 3), (128, 128, 128, 8, 3),
-              (64, 128, 128, 4, 3), (64, 64, 128, 4, 4)]
+    """Tilings to autotune over (once per shape, at the first call). An H100 sweep of 84 tilings put
+    64x64x128 with 4 warps and 3 stages first at both SDXL widths (12.5 us at 256 x 1280 -> 5120,
+    cuBLASLt's GEMM alone: 12.5 us); the runners-up stay for other GPUs."""
+    shapes = [(64, 64, 128, 4, 3), (64, 64, 128, 8, 3), (128, 64, 128, 8, 3), (128, 32, 128, 8, 3), (64, 64, 64, 4, 4)]
     return [
         triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=warps, num_stages=stages)
         for m, n, k, warps, stages in shapes
