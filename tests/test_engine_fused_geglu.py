@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GEGLU, SwiGLU
 from diffusers.models.attention import BasicTransformerBlock
+from engine_fixtures import tiny_settings
 from torch import nn
 
 from sonosteer.engine.fused_geglu import Fp8Geglu, fusable, geglu_fp8
+from sonosteer.engine.steered_engine import SteeredEngine
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, geglu_bound, layer_norm_bound, quantize_fp8, restore, to_fp8
 
 
@@ -77,6 +79,38 @@ def test_fused_feed_forward_installs_stays_close_to_fp16_and_restores():
     restore(replaced)
     assert net[0] is original_geglu and net[2] is original_out
     assert not any(isinstance(m, (Fp8Geglu, Fp8Linear)) for m in block.modules())
+
+
+class _KernelThatFails(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("Failed to find C compiler")  # what Triton says on a machine without one
+
+
+def test_a_fused_kernel_that_fails_here_gives_way_to_the_unfused_float8_pair(tiny_weights, monkeypatch):
+    import sonosteer.engine.steered_engine as steered_engine
+
+    calls: list[bool] = []
+
+    def quantize(unet, fuse_geglu=False):  # the tiny model is too narrow to fuse: plant a failing kernel
+        calls.append(fuse_geglu)
+        replaced = quantize_fp8(unet, min_features=32)
+        if fuse_geglu:
+            block = next(m for m in unet.modules() if isinstance(m, BasicTransformerBlock))
+            replaced.append((block.ff.net, "0", block.ff.net[0]))
+            block.ff.net[0] = _KernelThatFails()
+        return replaced
+
+    monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")  # as on a float8 GPU
+    monkeypatch.setattr(steered_engine, "geglu_kernel_missing", lambda device: None)  # as with Triton on CUDA
+    monkeypatch.setattr(steered_engine, "quantize_fp8", quantize)
+    with pytest.warns(UserWarning, match="fused float8 GEGLU kernel failed on this machine"):
+        engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto"))
+    assert calls == [True, False]
+    assert engine.quantize == "fp8" and engine.fused_geglus == 0 and "fused GEGLU" not in engine.label
+    assert not any(isinstance(m, _KernelThatFails) for m in engine.generator.unet.modules())
+    assert any(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules())
+    assert 0.0 < engine.float8_x0_error < 0.1
+    assert engine.render().shape == (engine.settings.height, engine.settings.width, 3)
 
 
 @pytest.mark.gpu

@@ -164,7 +164,9 @@ class SteeredEngine:
         frame against fp16.
 
         Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 linears back (with a
-        warning); quantize="fp8" keeps float8 and reports the error in the label.
+        warning); quantize="fp8" keeps float8 and reports the error in the label. A fused GEGLU kernel
+        that fails to build or run here (Triton without a C compiler, say) gives way, with a warning,
+        to cuBLASLt's GEMM and a separate GEGLU.
         """
         with torch.no_grad():
             reference = self.generator.denoise()
@@ -174,8 +176,22 @@ class SteeredEngine:
                 raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
             self.quantize = "none"  # nothing wide enough to gain from float8 (a tiny test model)
             return
-        with torch.no_grad():
-            self.float8_x0_error = float((self.generator.denoise() - reference).norm() / reference.norm())
+        try:
+            with torch.no_grad():
+                x0 = self.generator.denoise()
+        except Exception as error:
+            if not fuse_geglu:
+                raise
+            restore(replaced)
+            warnings.warn(
+                f"the fused float8 GEGLU kernel failed on this machine ({type(error).__name__}: {error}); "
+                "using cuBLASLt's float8 GEMM and a separate GEGLU kernel",
+                stacklevel=3,
+            )
+            replaced = quantize_fp8(self.generator.unet, fuse_geglu=False)
+            with torch.no_grad():
+                x0 = self.generator.denoise()
+        self.float8_x0_error = float((x0 - reference).norm() / reference.norm())
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in self.generator.unet.modules())
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
