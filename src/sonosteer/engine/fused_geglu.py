@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonosteer.engine.quantize import FP8, FP8_MAX, _SCALE_FLOOR, to_fp8
+from sonosteer.engine.quantize import FP8, FP8_MAX, per_tensor_fp8, to_fp8
 
 try:
     import triton
@@ -91,6 +91,7 @@ def geglu_fp8(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gemm_sc
     [hidden, gate] = x weight^T * gemm_scale + bias."""
     rows, width = x.shape[0], weight.shape[0] // 2
     if x.is_cuda and triton is not None:
+        x, weight = x.contiguous(), weight.contiguous()  # the kernel's pointer arithmetic assumes rows of K
         out = torch.empty((rows, width), device=x.device, dtype=FP8)
         grid = lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]) * (width // meta["BLOCK_N"]),)  # noqa: E731
         _geglu_fp8_kernel[grid](x, weight, bias, out, rows, gemm_scale, 1.0 / out_scale, N=width, K=x.shape[1])
@@ -128,10 +129,9 @@ class Fp8Geglu(nn.Module):
         proj = geglu.proj
         self.in_features, self.out_features = proj.in_features, proj.out_features // 2
         self.input_bound, self.output_bound = float(input_bound), float(output_bound)
-        weight = proj.weight.detach()
-        weight_scale = max(float(weight.abs().max()), _SCALE_FLOOR) / FP8_MAX
-        self.register_buffer("weight_fp8", to_fp8(weight, weight_scale))
-        bias = proj.bias.detach() if proj.bias is not None else weight.new_zeros(proj.out_features)
+        weight_fp8, weight_scale = per_tensor_fp8(proj.weight)
+        self.register_buffer("weight_fp8", weight_fp8)
+        bias = proj.bias.detach() if proj.bias is not None else proj.weight.new_zeros(proj.out_features)
         self.register_buffer("bias", bias.float().clone())
         self.gemm_scale = self.input_bound / FP8_MAX * weight_scale
 

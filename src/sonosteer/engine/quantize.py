@@ -44,6 +44,12 @@ def to_fp8(x: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
     return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(FP8)
 
 
+def per_tensor_fp8(weight: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(weight in float8, its scale): the scale maps the largest magnitude onto float8's largest value."""
+    scale = max(float(weight.detach().abs().max()), _SCALE_FLOOR) / FP8_MAX
+    return to_fp8(weight.detach(), scale), scale
+
+
 def row_scales(x: torch.Tensor) -> torch.Tensor:
     """(rows, 1) float32 scales that map each row's largest magnitude onto float8's largest value."""
     return x.abs().amax(dim=-1, keepdim=True).float().clamp(min=_SCALE_FLOOR) / FP8_MAX
@@ -104,11 +110,11 @@ class Fp8Linear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.out_dtype = linear.weight.dtype
         self.input_bound = float(input_bound)
-        weight = linear.weight.detach()
-        weight_scale = max(float(weight.abs().max()), _SCALE_FLOOR) / FP8_MAX
-        self.register_buffer("weight_fp8", to_fp8(weight, weight_scale))  # (out, in), row-major: .t() is column-major
-        self.register_buffer("weight_scale", torch.tensor(weight_scale, device=weight.device))
-        self.register_buffer("input_scale", torch.tensor(self.input_bound / FP8_MAX, device=weight.device))
+        weight_fp8, weight_scale = per_tensor_fp8(linear.weight)
+        device = weight_fp8.device
+        self.register_buffer("weight_fp8", weight_fp8)  # (out, in), row-major: .t() is column-major
+        self.register_buffer("weight_scale", torch.tensor(weight_scale, device=device))
+        self.register_buffer("input_scale", torch.tensor(self.input_bound / FP8_MAX, device=device))
         bias = linear.bias.detach().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias)
 
