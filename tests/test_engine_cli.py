@@ -30,6 +30,13 @@ def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
         "--batch-sizes", "2", "--output", str(report), timeout=300,
     )
     assert out.returncode == 0, out.stderr
+    stages = [line for line in out.stderr.splitlines() if line.startswith("[") and " s] " in line]
+    assert [line.split(" s] ")[1] for line in stages] == [
+        "building the model with random weights", "rendering the reference frame (diffusers attention, fp16, eager)",
+        "building the engine", "timing eager frames", "batch 2: compiling and timing",
+    ]
+    seconds = [float(line[1:].split(" s] ")[0]) for line in stages]
+    assert seconds == sorted(seconds)  # progress as it happens, in order
     text = report.read_text()
     assert "## Engine: steered one-step SDXL-Turbo" in text and "tiny SDXL-Turbo UNet + TAESDXL" in text
     for measure in ("eager frame (apply + generate + copy)", "eager UNet", "eager TAESD decode", "apply() on the host"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import sys
 import time
 import zlib
 from typing import Callable
@@ -164,6 +165,17 @@ def _batch_rows(
     ]
 
 
+def _stage_printer() -> Callable[[str], None]:
+    """A function that prints a stage of the benchmark with the seconds since the first call, on
+    stderr: the table comes at the end, and a first compile takes minutes."""
+    start = time.perf_counter()
+
+    def stage(message: str) -> None:
+        print(f"[{time.perf_counter() - start:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    return stage
+
+
 def run(args: argparse.Namespace) -> list[list[object]]:
     """Run the benchmark described by parsed `args`; returns the table rows (also printed and appended)."""
     device = resolve_device(args.device)
@@ -190,6 +202,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     )
     check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    stage = _stage_printer()
+    stage("loading the weights" if args.real_weights else "building the model with random weights")
     build_start = time.perf_counter()
     parts = _parts(args, settings, device, dtype)
     build_s = time.perf_counter() - build_start
@@ -197,7 +211,10 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     for i, (block, bc) in enumerate(zip(BLOCKS, controls.blocks)):
         bc.feature_id = (100 + 7 * i) % parts.saes[block.short_name].directions.shape[0]
     check = copy.deepcopy(_controls_for(123, controls))  # _controls_for mutates `controls` in place
+    if args.compare_reference:
+        stage("rendering the reference frame (diffusers attention, fp16, eager)")
     reference = _reference_output(args, device, dtype, check) if args.compare_reference else None
+    stage("building the engine" + (" (float8 is checked against fp16 on the first frame)" if cuda else ""))
     if cuda:  # the peak memory row is the measured engine's alone
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
@@ -225,6 +242,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     with torch.no_grad():
         x0 = engine.generator.denoise()
     if not args.skip_eager:
+        stage("timing eager frames")
         for _ in range(args.warmup_frames):
             eager_frame()
         sync()
@@ -236,7 +254,9 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
 
     if compile_:
+        stage("compiling" + (" and capturing the CUDA graph (minutes on a first start, cached on disk)" if cuda else ""))
         engine.warmup()
+        stage("timing compiled frames")
         rows.append(["compile + CUDA graph capture (warm-up)", engine.warmup_s, engine.warmup_s, "s"])
         apply_ms, gpu_ms, d2h_ms = [], [], []
 
@@ -290,6 +310,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
         rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
     for batch in (int(b) for b in str(args.batch_sizes).split(",") if b.strip()):
+        stage(f"batch {batch}: compiling and timing")
         rows += _batch_rows(engine, settings, batch, args, sync)
     if reference is not None:
         engine.apply(check)
@@ -312,6 +333,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     if args.profile and cuda:
+        stage("profiling one frame's kernels")
         torch._dynamo.reset()
         plain = torch.compile(engine.generator, fullgraph=True, dynamic=False)  # same kernels, no CUDA graph
         categories, kernel_ms, kernels, top = kernel_breakdown(lambda: plain())
