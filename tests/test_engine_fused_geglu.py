@@ -17,6 +17,15 @@ from sonosteer.engine.steered_engine import SteeredEngine
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, geglu_bound, layer_norm_bound, quantize_fp8, restore, to_fp8
 
 
+def _has_float8_gpu() -> bool:
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9)
+
+
+def needs_float8_gpu(test):
+    """A GPU test that skips where the GPU has no float8 tensor cores."""
+    return pytest.mark.gpu(pytest.mark.skipif(not _has_float8_gpu(), reason="needs a GPU with float8 tensor cores")(test))
+
+
 def _norm_and_geglu(width: int, inner: int, seed: int) -> tuple[nn.LayerNorm, GEGLU]:
     torch.manual_seed(seed)
     norm, geglu = nn.LayerNorm(width), GEGLU(width, inner)
@@ -113,11 +122,9 @@ def test_a_fused_kernel_that_fails_here_gives_way_to_the_unfused_float8_pair(tin
     assert engine.render().shape == (engine.settings.height, engine.settings.width, 3)
 
 
-@pytest.mark.gpu
+@needs_float8_gpu
 @pytest.mark.parametrize(("rows", "width", "inner"), [(256, 1280, 5120), (1024, 640, 2560), (200, 1280, 5120)])
 def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner):
-    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
-        pytest.skip("needs a GPU with float8 tensor cores")
     generator = torch.Generator(device="cuda").manual_seed(rows)
     x = to_fp8(torch.randn(rows, width, device="cuda", generator=generator) * 2.0, 8.0 / FP8_MAX)
     weight = to_fp8(torch.randn(2 * inner, width, device="cuda", generator=generator) * 0.03, 0.15 / FP8_MAX)
@@ -135,10 +142,8 @@ def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner):
     assert error < 0.01, error
 
 
-@pytest.mark.gpu
+@needs_float8_gpu
 def test_compiled_block_with_the_fused_kernel_matches_it_eagerly():
-    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 9):
-        pytest.skip("needs a GPU with float8 tensor cores")
     torch.manual_seed(4)
     block = BasicTransformerBlock(256, 4, 64, cross_attention_dim=128).eval().half().cuda()
     hidden = torch.randn(1, 256, 256, device="cuda", dtype=torch.float16)

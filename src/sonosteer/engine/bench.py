@@ -211,9 +211,10 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     for i, (block, bc) in enumerate(zip(BLOCKS, controls.blocks)):
         bc.feature_id = (100 + 7 * i) % parts.saes[block.short_name].directions.shape[0]
     check = copy.deepcopy(_controls_for(123, controls))  # _controls_for mutates `controls` in place
+    reference = None
     if args.compare_reference:
         stage("rendering the reference frame (diffusers attention, fp16, eager)")
-    reference = _reference_output(args, device, dtype, check) if args.compare_reference else None
+        reference = _reference_output(args, device, dtype, check)
     stage("building the engine" + (" (float8 is checked against fp16 on the first frame)" if cuda else ""))
     if cuda:  # the peak memory row is the measured engine's alone
         torch.cuda.empty_cache()
