@@ -95,13 +95,13 @@ class _KernelThatFails(nn.Module):
         raise RuntimeError("Failed to find C compiler")  # what Triton says on a machine without one
 
 
-def test_a_fused_kernel_that_fails_here_gives_way_to_the_unfused_float8_pair(tiny_weights, monkeypatch):
+def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights, monkeypatch):
     import sonosteer.engine.steered_engine as steered_engine
 
     calls: list[bool] = []
 
-    def quantize(unet, fuse_geglu=False):  # the tiny model is too narrow to fuse: plant a failing kernel
-        calls.append(fuse_geglu)
+    def quantize(unet, fuse_geglu=False, convs=False):  # the tiny model is too narrow to fuse: plant a failing kernel
+        calls.append((fuse_geglu, convs))
         replaced = quantize_fp8(unet, min_features=32)
         if fuse_geglu:
             block = next(m for m in unet.modules() if isinstance(m, BasicTransformerBlock))
@@ -110,12 +110,13 @@ def test_a_fused_kernel_that_fails_here_gives_way_to_the_unfused_float8_pair(tin
         return replaced
 
     monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")  # as on a float8 GPU
-    monkeypatch.setattr(steered_engine, "geglu_kernel_missing", lambda device: None)  # as with Triton on CUDA
+    monkeypatch.setattr(steered_engine, "triton_missing", lambda device: None)  # as with Triton on CUDA
     monkeypatch.setattr(steered_engine, "quantize_fp8", quantize)
-    with pytest.warns(UserWarning, match="fused float8 GEGLU kernel failed on this machine"):
+    with pytest.warns(UserWarning, match="float8 Triton kernels failed on this machine"):
         engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto"))
-    assert calls == [True, False]
-    assert engine.quantize == "fp8" and engine.fused_geglus == 0 and "fused GEGLU" not in engine.label
+    assert calls == [(True, True), (False, False)]
+    assert engine.quantize == "fp8" and engine.fused_geglus == engine.fp8_convs == 0
+    assert "fused GEGLU" not in engine.label and "fp8 convs" not in engine.label
     assert not any(isinstance(m, _KernelThatFails) for m in engine.generator.unet.modules())
     assert any(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules())
     assert 0.0 < engine.float8_x0_error < 0.1

@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         compile_mode=args.compile_mode,
         quantize=args.quantize,
         fuse_geglu=args.fuse_geglu,
+        fp8_convs=args.fp8_convs,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         sdpa_backend=args.sdpa,

@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with float8 on CUDA: the feed-forward's first GEMM and GEGLU as one Triton kernel (default on)",
     )
     parser.add_argument(
+        "--fp8-convs",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with float8 on CUDA: the resnets' 3x3 convolutions as float8 Triton kernels (default on)",
+    )
+    parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
     )
     parser.add_argument(

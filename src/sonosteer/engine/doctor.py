@@ -37,16 +37,20 @@ def gpu_lines() -> list[str]:
             f"compute capability {props.major}.{props.minor}"
         )
     from sonosteer.engine import gpu_jpeg  # noqa: PLC0415
-    from sonosteer.engine.fused_geglu import kernel_missing  # noqa: PLC0415
     from sonosteer.engine.quantize import float8_gemm_missing  # noqa: PLC0415
+    from sonosteer.engine.triton_kernels import triton_missing  # noqa: PLC0415
 
     device = torch.device("cuda")
     if float8_problem := float8_gemm_missing(device):
         lines.append(f"float8 linears: off (fp16): {float8_problem}")
     else:
-        geglu_problem = kernel_missing(device)
-        geglu = f"fused GEGLU kernel (Triton {_version('triton')})" if geglu_problem is None else f"no fused GEGLU: {geglu_problem}"
-        lines.append(f"float8 linears: on, checked against fp16 at each start; {geglu}")
+        problem = triton_missing(device)
+        kernels = (
+            f"fused GEGLU and float8 convolution kernels (Triton {_version('triton')})"
+            if problem is None
+            else f"no fused GEGLU or float8 convolutions: {problem}"
+        )
+        lines.append(f"float8 linears: on, checked against fp16 at each start; {kernels}")
     jpeg_problem = gpu_jpeg.probe(device)
     lines.append(
         f"JPEG encoding: on the GPU (nvJPEG, torchvision {_version('torchvision')})"

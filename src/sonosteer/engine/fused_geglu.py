@@ -76,15 +76,6 @@ if triton is not None:
         tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], y.to(out_ptr.dtype.element_ty), mask=rows)
 
 
-def kernel_missing(device: torch.device) -> str | None:
-    """Why the fused kernel cannot run on `device`, or None when it can."""
-    if device.type != "cuda":
-        return f"the fused GEGLU kernel is CUDA only ({device.type})"
-    if triton is None:
-        return "Triton is not installed"
-    return None
-
-
 @torch.library.custom_op("sonosteer::geglu_fp8", mutates_args=())
 def geglu_fp8(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gemm_scale: float, out_scale: float) -> torch.Tensor:
     """float8 (M, N) = (hidden * gelu(gate)) / out_scale for float8 x (M, K) and weight (2N, K), where

@@ -17,6 +17,7 @@ CATEGORIES = (
     ("Triton reduction (norms)", ("triton_red", "triton_per")),
     ("Triton pointwise (incl. conv and GEMM epilogues)", ("triton_poi",)),
     ("fused float8 GEGLU (ours, Triton)", ("geglu_fp8",)),
+    ("float8 resnet convolution (ours, Triton)", ("conv3x3_fp8",)),
     ("attention", ("flash", "fmha", "attn", "attention", "sdpa")),
     ("convolution", ("conv", "implicit_gemm", "winograd", "fprop")),
     ("GEMM", ("gemm", "nvjet", "cutlass", "xmma", "sm90", "matmul")),

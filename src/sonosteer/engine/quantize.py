@@ -12,7 +12,8 @@ scales and the bias applied in its epilogue: no kernel is added anywhere. A boun
 the real range costs nothing measurable: float8 e4m3 is floating point, and its relative step
 is the same over 15 binades below 448.
 
-Converted: self-attention QKV, the cross-attention query, and the feed-forward pair. The
+Converted: self-attention QKV, the cross-attention query, and the feed-forward pair (and, with
+`fp8_conv.py`, the resnets' 3x3 convolutions, bounded the same way by their group norms). The
 attention output projections (input from the attention kernel), the transformer in/out
 projections and the per-prompt cross-attention K/V stay in the model dtype.
 
@@ -158,20 +159,24 @@ Replacement = tuple[nn.Module, str, nn.Module]
 """(parent, attribute, the module that was there): what `restore` puts back."""
 
 
-def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES, fuse_geglu: bool = False) -> list[Replacement]:
+def quantize_fp8(
+    unet: nn.Module, min_features: int = MIN_FEATURES, fuse_geglu: bool = False, convs: bool = False
+) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
     replacements (none for a UNet without such blocks).
 
     fuse_geglu: the feed-forward's first linear and its GEGLU become one `Fp8Geglu` kernel that
     writes the second linear's float8 input (where the widths fit its tiling).
+    convs: the resnets' 3x3 convolutions after a group norm and SiLU become `Fp8Conv3x3` kernels.
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
     from diffusers.models.activations import GEGLU  # noqa: PLC0415 - engine-only import
     from diffusers.models.attention import BasicTransformerBlock  # noqa: PLC0415
 
-    from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415 - it builds on this module
+    from sonosteer.engine.fp8_conv import Fp8Conv3x3, fusable as fusable_convs  # noqa: PLC0415 - they build on this module
+    from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415
 
     def wide(linear: nn.Module) -> bool:
         return isinstance(linear, nn.Linear) and min(linear.in_features, linear.out_features) >= min_features
@@ -195,6 +200,12 @@ def quantize_fp8(unet: nn.Module, min_features: int = MIN_FEATURES, fuse_geglu: 
             else:
                 first = (geglu, "proj", functools.partial(Fp8Linear, input_bound=input_bound))
             plan += [first, (block.ff.net, "2", functools.partial(Fp8Linear, input_bound=output_bound))]
+    if convs:
+        plan += [
+            (resnet, name, functools.partial(Fp8Conv3x3, norm=norm))
+            for resnet in unet.modules()
+            for name, norm in fusable_convs(resnet)
+        ]
     replaced = []
     for parent, name, convert in plan:
         original = getattr(parent, name)

@@ -72,6 +72,9 @@ class EngineSettings:
     fuse_geglu: with float8 on CUDA, the feed-forward's first linear and its GEGLU as one Triton
         kernel that writes the second linear's float8 input (`fused_geglu.py`); False keeps
         cuBLASLt's GEMM and inductor's GEGLU kernel (for measuring).
+    fp8_convs: with float8 on CUDA, the resnets' 3x3 convolutions in float8 as one Triton kernel
+        each, their input bounded by the group norm before them (`fp8_conv.py`); False keeps
+        cuDNN's fp16 convolutions (for measuring).
     gpu_jpeg: encode frames to JPEG on the GPU (nvJPEG through torchvision) so that only the JPEG
         bytes cross to the host; None = on when CUDA and torchvision's nvJPEG work.
     """
@@ -99,6 +102,7 @@ class EngineSettings:
     graph_capture: str = "manual"
     quantize: str = "auto"
     fuse_geglu: bool = True
+    fp8_convs: bool = True
     gpu_jpeg: bool | None = None
 
     def validate(self) -> None:

@@ -27,7 +27,8 @@ from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
-from sonosteer.engine.fused_geglu import Fp8Geglu, kernel_missing as geglu_kernel_missing
+from sonosteer.engine.fp8_conv import Fp8Conv3x3
+from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine import gpu_jpeg
 from sonosteer.engine.loading import EngineParts, load_parts
@@ -37,6 +38,7 @@ from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, quantize_fp8, resolve_quantize, restore
+from sonosteer.engine.triton_kernels import triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -135,10 +137,14 @@ class SteeredEngine:
         self.apply(FrameControls())
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         self.float8_x0_error: float | None = None
-        self.fused_geglus = 0
+        self.fused_geglus = self.fp8_convs = 0
         if self.quantize == "fp8":
-            fuse = settings.fuse_geglu and geglu_kernel_missing(self.device) is None
-            self._convert_to_float8(explicit=settings.quantize == "fp8", fuse_geglu=fuse)
+            triton_runs = triton_missing(self.device) is None
+            self._convert_to_float8(
+                explicit=settings.quantize == "fp8",
+                fuse_geglu=settings.fuse_geglu and triton_runs,
+                convs=settings.fp8_convs and triton_runs,
+            )
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
             compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
@@ -152,25 +158,26 @@ class SteeredEngine:
             mode += f" ({settings.compile_mode})"
         if self.quantize == "fp8":  # then _convert_to_float8 has measured the error
             fused = ", fused GEGLU" if self.fused_geglus else ""
-            mode += f", fp8 linears{fused} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            convs = ", fp8 convs" if self.fp8_convs else ""
+            mode += f", fp8 linears{fused}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
 
-    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool) -> None:
-        """Float8 transformer linears (and fused GEGLUs), checked on the model in hand: x0 of the current
-        frame against fp16.
+    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool, convs: bool) -> None:
+        """Float8 transformer linears (with fused GEGLUs, and float8 resnet convolutions), checked on the
+        model in hand: x0 of the current frame against fp16.
 
-        Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 linears back (with a
-        warning); quantize="fp8" keeps float8 and reports the error in the label. A fused GEGLU kernel
-        that fails to build or run here (Triton without a C compiler, say) gives way, with a warning,
-        to cuBLASLt's GEMM and a separate GEGLU.
+        Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 modules back (with a
+        warning); quantize="fp8" keeps float8 and reports the error in the label. Our Triton kernels,
+        if they fail to build or run here (Triton without a C compiler, say), give way, with a
+        warning, to cuBLASLt's float8 GEMMs, inductor's GEGLU and cuDNN's convolutions.
         """
         with torch.no_grad():
             reference = self.generator.denoise()
-        replaced = quantize_fp8(self.generator.unet, fuse_geglu=fuse_geglu)
+        replaced = quantize_fp8(self.generator.unet, fuse_geglu=fuse_geglu, convs=convs)
         if not replaced:
             if explicit:
                 raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
@@ -180,22 +187,24 @@ class SteeredEngine:
             with torch.no_grad():
                 x0 = self.generator.denoise()
         except Exception as error:
-            if not fuse_geglu:
+            if not (fuse_geglu or convs):
                 raise
             restore(replaced)
             warnings.warn(
-                f"the fused float8 GEGLU kernel failed on this machine ({type(error).__name__}: {error}); "
-                "using cuBLASLt's float8 GEMM and a separate GEGLU kernel",
+                f"our float8 Triton kernels failed on this machine ({type(error).__name__}: {error}); "
+                "using cuBLASLt's float8 GEMMs, a separate GEGLU kernel and cuDNN's fp16 convolutions",
                 stacklevel=3,
             )
-            replaced = quantize_fp8(self.generator.unet, fuse_geglu=False)
+            replaced = quantize_fp8(self.generator.unet)
             with torch.no_grad():
                 x0 = self.generator.denoise()
         self.float8_x0_error = float((x0 - reference).norm() / reference.norm())
-        self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in self.generator.unet.modules())
+        modules = list(self.generator.unet.modules())
+        self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
+        self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize, self.fused_geglus = "none", 0
+            self.quantize, self.fused_geglus, self.fp8_convs = "none", 0, 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",
