@@ -1,8 +1,8 @@
 """SteeredEngine: the SDXL-Turbo Renderer. FrameControls in (in-place writes), uint8 RGB frames out.
 
-Per frame, `apply` does only scalar `fill_`s (four strengths, the prompt blend, the noise angle)
-plus a mask copy where a mask changed; a new feature copies one decoder column (device to
-device), a new prompt or seed copies a cached tensor. `render` replays the one-step generator
+Per frame, `apply` writes the four strengths and masks, the prompt blend and the noise angle on
+the host and sends them in one host-to-device copy (`frame_upload.py`); a new feature copies one
+decoder column (device to device), a new prompt or seed copies a cached tensor. `render` replays the one-step generator
 (one CUDA graph when compiled) and copies the frame into a ring of pinned host buffers;
 `launch` + `collect_jpeg` replay it and encode the frame on the GPU (nvJPEG), so that only the
 JPEG bytes cross to the host and the next frame can be applied while this one renders.
@@ -26,6 +26,7 @@ from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
+from sonosteer.engine.frame_upload import FrameUpload
 from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
 from sonosteer.engine.fp8_conv import Fp8Conv3x3
 from sonosteer.engine.fused_geglu import Fp8Geglu
@@ -59,6 +60,8 @@ class _BlockState:
     sae: BlockSae
     directions: torch.Tensor
     grid_hw: tuple[int, int]
+    scale_host: np.ndarray
+    mask_host: np.ndarray
     feature_id: int = -1
     mean_activation: float = 0.0
     mask: np.ndarray | None = None
@@ -110,16 +113,27 @@ class SteeredEngine:
             dtype=self.dtype,
             cross_kv=self._cross_kv,
         )
-        self._blocks = [
-            _BlockState(
-                block=block,
-                wrapper=wrappers[block.short_name],
-                sae=parts.saes[block.short_name],
-                directions=parts.saes[block.short_name].directions.to(self.device, self.dtype),
-                grid_hw=block_grid(parts.unet.config, block, latent_hw),
+        grids = {block.short_name: block_grid(parts.unet.config, block, latent_hw) for block in BLOCKS}
+        fields = {"blend": (), "angle": ()}
+        for name, grid_hw in grids.items():
+            fields |= {f"{name}.scale": (), f"{name}.mask": grid_hw}
+        self._upload = FrameUpload(fields, self.device)
+        self.generator.blend, self.generator.angle = self._upload.view("blend"), self._upload.view("angle")
+        self._blocks = []
+        for block in BLOCKS:
+            name, wrapper = block.short_name, wrappers[block.short_name]
+            wrapper.scale, wrapper.activation_map = self._upload.view(f"{name}.scale"), self._upload.view(f"{name}.mask")
+            self._blocks.append(
+                _BlockState(
+                    block=block,
+                    wrapper=wrapper,
+                    sae=parts.saes[name],
+                    directions=parts.saes[name].directions.to(self.device, self.dtype),
+                    grid_hw=grids[name],
+                    scale_host=self._upload.host(f"{name}.scale"),
+                    mask_host=self._upload.host(f"{name}.mask"),
+                )
             )
-            for block in BLOCKS
-        ]
         self.prompt_encoder = parts.prompt_encoder
         self._embeddings: dict[PromptRef, PromptEmbedding] = {}
         self._prompt_kv = LruCache(lambda ref: self._cross_kv.project(self._embedding(ref).tokens), 8)
@@ -257,9 +271,9 @@ class SteeredEngine:
         for state, bc in zip(self._blocks, controls.blocks):
             if bc.feature_id != state.feature_id:  # rare path: one decoder column, device to device
                 self._select_feature(state, int(bc.feature_id))
-            state.wrapper.scale.fill_(float(bc.strength) * state.mean_activation)
+            state.scale_host[...] = float(bc.strength) * state.mean_activation
             if state.mask is None or not np.array_equal(bc.mask, state.mask):
-                state.wrapper.activation_map.copy_(resize_mask(bc.mask, state.grid_hw), non_blocking=True)
+                state.mask_host[...] = resize_mask(bc.mask, state.grid_hw).numpy()
                 state.mask = np.array(bc.mask, dtype=np.float32, copy=True)
         gen = self.generator
         pair = (controls.prompt_a, controls.prompt_b)
@@ -274,12 +288,13 @@ class SteeredEngine:
                     self._prompt_kv.get(controls.prompt_a), self._prompt_kv.get(controls.prompt_b), a.tokens, b.tokens
                 )
             self._prompt_pair = pair
-        gen.blend.fill_(float(controls.prompt_blend))
         if (controls.seed_a, controls.seed_b) != self._seed_pair:
             gen.noise_a.copy_(self.noise(controls.seed_a))
             gen.noise_b.copy_(self.noise(controls.seed_b))
             self._seed_pair = (int(controls.seed_a), int(controls.seed_b))
-        gen.angle.fill_(float(controls.noise_angle_rad))
+        self._upload.host("blend")[...] = float(controls.prompt_blend)
+        self._upload.host("angle")[...] = float(controls.noise_angle_rad)
+        self._upload.upload()
         self.last_timings_ms["apply"] = (time.perf_counter() - start) * 1e3
 
     def _check_feature(self, state: _BlockState, feature_id: int) -> None:

@@ -27,6 +27,8 @@ class SteeredBlock(nn.Module):
       direction: (channels,) unit feature direction (a renormalised SAE decoder column).
       scale: () strength x the feature's mean activation, i.e. activation units.
       activation_map: (grid_h, grid_w) spatial weights in [0, 1] at the block's resolution.
+    The engine replaces scale and activation_map by float32 views of its one per-frame upload
+    (`frame_upload.py`); their product is cast to the block's dtype.
     """
 
     def __init__(self, inner: nn.Module, channels: int, grid_hw: tuple[int, int], dtype: torch.dtype):
@@ -40,7 +42,7 @@ class SteeredBlock(nn.Module):
     def forward(self, hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
         result = self.inner(hidden_states, *args, **kwargs)
         sample = result[0] if isinstance(result, tuple) else result.sample
-        steered = sample + (self.scale * self.activation_map) * self.direction[:, None, None]
+        steered = sample + (self.scale * self.activation_map).to(sample.dtype) * self.direction[:, None, None]
         if isinstance(result, tuple):
             return (steered, *result[1:])
         return type(result)(sample=steered)
