@@ -5,7 +5,11 @@ Each resnet convolution reads the output of a group norm and SiLU, so, like the 
 cast fuses into the kernel that makes it. PyTorch reaches no float8 convolution, so this one is a
 GEMM over (pixel) x (tap, input channel) whose A tiles are gathered from the channels-last input
 tap by tap, the zero padding a load mask; both scales and the bias are applied in its epilogue.
-On an H100 the frame's 34 resnet convolutions took 0.60 ms against cuDNN's 1.02 in fp16.
+On an H100 the frame's 34 resnet convolutions, replayed alone, took 0.60 ms against cuDNN's 1.02
+in fp16. In the whole frame it saved nothing (H200: graph 7.73 ms against 7.71 without it) and took
+x0 to 2.2 % from fp16, so it is opt-in (`EngineSettings.fp8_convs`, `bench engine --fp8-convs`).
+Part of that error is the GPU's: Hopper's float8 MMA accumulates with reduced precision over
+the long reduction (9 x CIN, up to 23040 here), 0.2-0.4 % per convolution against exact sums.
 
 Below SPLIT_ROWS output pixels (the 32x32 and 16x16 levels) a tile has too few programs to fill
 the GPU, so the nine taps are split over three programs that each write a float32 partial sum;
