@@ -46,9 +46,9 @@ def gpu_lines() -> list[str]:
     else:
         problem = triton_missing(device)
         kernels = (
-            f"fused GEGLU and float8 convolution kernels (Triton {_version('triton')})"
+            f"fused GEGLU kernel (Triton {_version('triton')}; float8 convolutions opt-in)"
             if problem is None
-            else f"no fused GEGLU or float8 convolutions: {problem}"
+            else f"no fused GEGLU kernel: {problem}"
         )
         lines.append(f"float8 linears: on, checked against fp16 at each start; {kernels}")
     jpeg_problem = gpu_jpeg.probe(device)
