@@ -31,7 +31,6 @@ class FrameUpload:
             size = math.prod(shape)
             self._slices[name] = (slice(offset, offset + size), tuple(shape))
             offset += size
-        self.device = device
         self.packed = torch.zeros(offset, dtype=torch.float32, device=device)
         self._values = np.zeros(offset, dtype=np.float32)
         cuda = device.type == "cuda"
