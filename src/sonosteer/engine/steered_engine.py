@@ -4,9 +4,8 @@ Per frame, `apply` writes the four strengths and masks, the prompt blend and the
 the host and sends them in one host-to-device copy (`frame_upload.py`); a new feature copies one
 decoder column (device to device), a new prompt or seed copies a cached tensor. `render` replays
 the one-step generator (one CUDA graph when compiled) and copies the frame into a ring of pinned
-host buffers;
-`launch` + `collect_jpeg` replay it and encode the frame on the GPU (nvJPEG), so that only the
-JPEG bytes cross to the host and the next frame can be applied while this one renders.
+host buffers; `launch` + `collect_jpeg` replay it and encode the frame on the GPU (nvJPEG), so
+that only the JPEG bytes cross to the host and the next frame can be applied while this one renders.
 """
 
 from __future__ import annotations
