@@ -12,6 +12,7 @@ from engine_fixtures import control_sequence, tiny_settings
 
 from sonosteer.bridge.frame_controls import PromptBlend
 from sonosteer.bridge.slerp import slerp as reference_slerp
+from sonosteer.engine.quantize import FP8_MAX
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steered_engine import SteeredEngine
 
@@ -75,3 +76,22 @@ def test_prompt_kv_is_projected_once_per_prompt(engines):
 def test_unknown_attention_path_is_rejected(tiny_weights):
     with pytest.raises(ValueError, match="attention must be one of fast, reference"):
         tiny_settings(tiny_weights, attention="turbo").validate()
+
+
+def test_cross_attention_output_scales_bound_every_blend_of_the_pair(engines):
+    fast, _ = engines
+    controls = control_sequence()[0]
+    controls.prompt_a, controls.prompt_b = "a harbour at dawn", "a neon arcade"
+    fast.apply(controls)
+    kv = fast._cross_kv
+    bounds = kv.out_scales * FP8_MAX
+    observed = torch.zeros_like(bounds)
+    with torch.no_grad():
+        for t in torch.linspace(0.0, 1.0, 1001):
+            kv(t)
+            peaks = torch.stack([kv.packed[:, columns].abs().max() for columns in kv.value_columns]).float()
+            observed = torch.maximum(observed, peaks)
+    # Every blend's V rows (whose convex combinations the attention outputs are) stay within the bound,
+    # and the bound is not so loose that float8 would lose precision to it.
+    assert bool((observed <= bounds).all())
+    assert bool((bounds <= 2.0 * observed).all())

@@ -22,6 +22,7 @@ from sonosteer.engine.quantize import (
     linear_after_norm_bounds,
     quantize_fp8,
     resolve_quantize,
+    value_bound,
 )
 from sonosteer.engine.steered_engine import SteeredEngine
 
@@ -206,3 +207,67 @@ def test_auto_keeps_float8_only_within_the_x0_tolerance_on_the_model_in_hand(tin
     else:
         assert engine.quantize == "fp8" and converted and not any("rendering in fp16" in str(w.message) for w in caught)
         assert not torch.equal(x0, x0_plain)
+
+
+def test_self_attention_output_bound_holds_for_any_input():
+    from diffusers.models.attention_processor import Attention
+
+    torch.manual_seed(8)
+    norm, attn = _norm(64, seed=8), Attention(64, heads=2, dim_head=32)
+    bound = value_bound(attn, norm)
+    x = torch.randn(50, 20, 64, generator=torch.Generator().manual_seed(9)) * torch.logspace(-2, 2, 50).view(-1, 1, 1)
+    with torch.no_grad():
+        h = norm(x)
+        split = lambda t: t.view(50, 20, 2, 32).transpose(1, 2)  # noqa: E731
+        out = F.scaled_dot_product_attention(split(attn.to_q(h)), split(attn.to_k(h)), split(attn.to_v(h)))
+        attn.fuse_projections()
+    assert 0.0 < float(out.abs().max()) <= bound
+    assert value_bound(attn, norm) == pytest.approx(bound, rel=1e-6)  # the V rows of the fused QKV
+
+
+def test_float8_attention_outputs_convert_both_output_projections_and_stay_close(tiny_weights, monkeypatch):
+    import sonosteer.engine.steered_engine as steered_engine
+
+    plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
+    monkeypatch.setattr(steered_engine, "triton_missing", lambda device: None)  # as with Triton on CUDA
+    monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet, **options: quantize_fp8(unet, min_features=32, **options))
+    fast = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8"))
+    assert fast.attention_kernel == "triton" and "fp8 attention outputs" in fast.label
+    outputs = {n: m for n, m in fast.generator.unet.named_modules() if n.endswith("to_out.0")}
+    assert outputs and all(isinstance(m, Fp8Linear) for m in outputs.values())
+    assert fast.fp8_attention_outputs == len(outputs)
+    # Self-attention at a fixed bound from the weights; cross-attention at a scale set per prompt pair.
+    assert all((m.input_bound is None) == (".attn2." in n) for n, m in outputs.items())
+    with pytest.raises(ValueError, match="float8 input with its scale"):
+        next(m for n, m in outputs.items() if ".attn2." in n)(torch.zeros(1, 4, next(iter(outputs.values())).in_features))
+    for controls in control_sequence()[:3]:
+        plain.apply(controls)
+        fast.apply(controls)
+        with torch.no_grad():
+            x0_plain, x0_fast = plain.generator.denoise(), fast.generator.denoise()
+        assert 0.0 < float((x0_fast - x0_plain).norm() / x0_plain.norm()) < 0.1
+
+
+def test_a_transformer_block_with_every_float8_kernel_wired_stays_close_to_fp16():
+    from diffusers.models.attention import BasicTransformerBlock
+
+    from sonosteer.engine.fast_attention import install_fast_attention
+    from sonosteer.engine.slerp import slerp
+
+    torch.manual_seed(10)
+    block = BasicTransformerBlock(128, 2, 64, cross_attention_dim=64).eval()
+    hidden = torch.randn(1, 96, 128)
+    text_a, text_b = torch.randn(1, 7, 64), torch.randn(1, 7, 64)
+    with torch.no_grad():
+        expected = block(hidden, encoder_hidden_states=slerp(text_a, text_b, 0.3))
+        kv = install_fast_attention(block, sequence_length=7, kernel="triton")
+        kv.set_pair(kv.project(text_a), kv.project(text_b), text_a, text_b)
+        kv(torch.tensor(0.3))
+        exact = block(hidden)
+        replaced = quantize_fp8(block, min_features=128, fuse_geglu=True, attention_outputs=True)
+        fast = block(hidden)
+    torch.testing.assert_close(exact, expected, rtol=1e-4, atol=1e-4)  # the fast path itself is exact
+    assert {type(getattr(parent, name)).__name__ for parent, name, _ in replaced} == {"Fp8Linear", "Fp8Geglu"}
+    assert len(replaced) == 6  # QKV, query, both output projections, GEGLU, feed-forward out
+    assert block.attn2.to_q.in_features % 128 == 0  # so the attention kernel computes the query itself
+    assert 0.0 < float((fast - exact).norm() / (exact - hidden).norm()) < 0.1

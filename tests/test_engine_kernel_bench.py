@@ -11,7 +11,7 @@ from sonosteer.engine.steered_engine import SteeredEngine
 
 
 def test_one_frame_records_every_per_frame_call_once(tiny_weights):
-    engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, height=64, width=64))
+    engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, height=64, width=64, attention_kernel="cudnn"))
     engine.apply(control_sequence()[0])
     generator = engine.generator
     calls = record_frame(generator)

@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         fp8_convs=args.fp8_convs,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
-        sdpa_backend=args.sdpa,
+        attention_kernel=args.attention_kernel,
     )
     check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"{model}, "
         f"{args.size}x{args.size}, batch 1, 4 steered blocks, {str(dtype).removeprefix('torch.')}, {engine.label}, "
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
-        f"attention={settings.attention} ({settings.sdpa_backend} SDPA), compile_mode={settings.compile_mode}, "
+        f"attention={settings.attention} ({engine.attention_kernel} attention), compile_mode={settings.compile_mode}, "
         f"quantize={engine.quantize}, "
         f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"

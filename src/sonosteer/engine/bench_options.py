@@ -46,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention", choices=("fast", "reference"), default="fast", help="attention path (default fast)"
     )
-    parser.add_argument("--sdpa", choices=("cudnn", "flash"), default="cudnn", help="fast path's attention kernels")
+    parser.add_argument(
+        "--attention-kernel",
+        choices=("triton", "cudnn", "flash"),
+        default="triton",
+        help="fast path's attention: our Triton kernel (default) or PyTorch SDPA with cuDNN or flash",
+    )
     parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
     parser.add_argument(
         "--quantize", choices=("auto", "none", "fp8"), default="auto", help="fp8 transformer linears (auto: where the GPU has them)"

@@ -6,6 +6,10 @@ on the text embedding, and the prompt SLERP is a per-token linear combination of
 (`sonosteer.engine.slerp.weights_from_geometry`), so K(slerp(A, B)) = w_a * K(A) + w_b * K(B)
 exactly: K/V of both prompts are projected once when the prompt pair changes, and each frame
 blends them inside the graph with one elementwise kernel, instead of 140 GEMMs.
+
+The attention itself is our Triton kernel (`triton_attention.py`, the default where Triton runs: no
+memset per call; with float8 linears it writes the output projection's float8 input and computes the
+cross-attention query itself) or PyTorch's SDPA with cuDNN's or flash kernels.
 """
 
 from __future__ import annotations
@@ -14,15 +18,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, to_fp8
 from sonosteer.engine.slerp import pair_geometry, weights_from_geometry
+from sonosteer.engine.triton_attention import PROJECTION_BLOCK_K, attention
+
+SDPA_KERNELS = ("cudnn", "flash")
+"""PyTorch SDPA back-ends; any other attention kernel name is our Triton kernel ("triton")."""
+BLEND_GRID_POINTS = 129
+"""Prompt blends at which the cross-attention output bound is evaluated (`CrossAttentionKV.set_pair`)."""
+BLEND_GRID_MARGIN = 1.05
+"""Headroom over the grid's maximum for the blends between grid points (beyond it, float8 saturates)."""
+
+
+def _float8_out_scale(attn: nn.Module) -> torch.Tensor | None:
+    """The fixed float8 input scale of an attention's output projection, None when it reads fp16."""
+    out = attn.to_out[0]
+    return out.input_scale if isinstance(out, Fp8Linear) and out.input_bound is not None else None
 
 
 class FusedSelfAttentionProcessor:
-    """Self-attention with one QKV projection (`attn.to_qkv`, made by diffusers' fuse_projections)."""
+    """Self-attention with one QKV projection (`attn.to_qkv`, made by diffusers' fuse_projections).
+
+    triton: our kernel, reading Q, K and V in place, in float8 when the output projection is float8.
+    """
+
+    def __init__(self, triton: bool = False):
+        self.triton = triton
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
         q, k, v = attn.to_qkv(hidden_states).chunk(3, dim=-1)
+        if self.triton:
+            return attn.to_out[0](attention(q, k, v, attn.heads, _float8_out_scale(attn)))
         head_dim = q.shape[-1] // attn.heads
         q, k, v = (x.view(batch, tokens, attn.heads, head_dim).transpose(1, 2) for x in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v)
@@ -30,34 +57,52 @@ class FusedSelfAttentionProcessor:
 
 
 class CachedCrossAttentionProcessor:
-    """Cross-attention whose K and V are a slice of the blended buffer `attn.kv_source.packed`."""
+    """Cross-attention whose K and V are a slice of the blended buffer `attn.kv_source.packed`.
 
-    def __init__(self, offset: int, width: int):
-        self.offset, self.width = offset, width
+    triton: our kernel; with a float8 query projection (no bias) it computes the query itself from
+    the layer norm's float8 output, and with a float8 output projection it writes float8 at this
+    attention's per-prompt-pair scale (`attn.kv_source.out_scales[index]`).
+    """
+
+    def __init__(self, index: int, offset: int, width: int, triton: bool = False):
+        self.index, self.offset, self.width, self.triton = index, offset, width, triton
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
-        q = attn.to_q(hidden_states)
-        head_dim = q.shape[-1] // attn.heads
         kv = attn.kv_source.packed[:, self.offset : self.offset + 2 * self.width]
         k, v = kv[:, : self.width], kv[:, self.width :]
+        if self.triton:
+            return self._triton(attn, hidden_states, k, v)
+        q = attn.to_q(hidden_states)
+        head_dim = q.shape[-1] // attn.heads
         q = q.view(batch, tokens, attn.heads, head_dim).transpose(1, 2)
         k = k.reshape(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
         v = v.reshape(1, -1, attn.heads, head_dim).transpose(1, 2).expand(batch, -1, -1, -1)
         out = F.scaled_dot_product_attention(q, k, v)
         return attn.to_out[0](out.transpose(1, 2).reshape(batch, tokens, attn.heads * head_dim))
 
+    def _triton(self, attn, hidden_states: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        to_q, to_out = attn.to_q, attn.to_out[0]
+        float8_out = isinstance(to_out, Fp8Linear) and to_out.input_bound is None
+        out_scale = attn.kv_source.out_scales[self.index] if float8_out else None
+        if isinstance(to_q, Fp8Linear) and to_q.bias is None and to_q.in_features % PROJECTION_BLOCK_K == 0:
+            x = to_fp8(hidden_states, to_q.input_bound / FP8_MAX)  # fuses into the layer norm
+            out = attention(x, k, v, attn.heads, out_scale, to_q.weight_fp8, to_q.gemm_scale)
+        else:
+            out = attention(to_q(hidden_states), k, v, attn.heads, out_scale)
+        return to_out(out, input_scale=out_scale) if float8_out else to_out(out)
+
 
 class CrossAttentionKV(nn.Module):
     """K/V projections of every cross-attention, packed token-major: one (tokens, total) row per token.
 
     Per prompt pair (rare, outside the graph): `set_pair` copies both prompts' packed K/V (from
-    `project`, cached per prompt) and their SLERP geometry into fixed buffers. Per frame (inside
-    the graph): `forward(t)` writes packed = w_a(t) * kv_a + w_b(t) * kv_b, which the cross-attention
-    processors read.
+    `project`, cached per prompt) and their SLERP geometry into fixed buffers, and bounds each
+    attention's output for float8 (`out_scales`). Per frame (inside the graph): `forward(t)` writes
+    packed = w_a(t) * kv_a + w_b(t) * kv_b, which the cross-attention processors read.
     """
 
-    def __init__(self, attentions: list[nn.Module], sequence_length: int):
+    def __init__(self, attentions: list[nn.Module], sequence_length: int, triton: bool = False):
         super().__init__()
         first = attentions[0].to_k.weight
         self.key_proj = nn.ModuleList(a.to_k for a in attentions)
@@ -70,9 +115,12 @@ class CrossAttentionKV(nn.Module):
             self.register_buffer(name, torch.zeros(sequence_length, total, **model), persistent=False)
         for name in ("norm_a", "norm_b", "cos_ab"):
             self.register_buffer(name, torch.ones(sequence_length, 1, **f32), persistent=False)
+        self.register_buffer("out_scales", torch.ones(len(attentions), **f32), persistent=False)
+        self.value_columns: list[slice] = []
         offset = 0
-        for attn, width in zip(attentions, widths):
-            attn.set_processor(CachedCrossAttentionProcessor(offset, width))
+        for index, (attn, width) in enumerate(zip(attentions, widths)):
+            attn.set_processor(CachedCrossAttentionProcessor(index, offset, width, triton))
+            self.value_columns.append(slice(offset + width, offset + 2 * width))
             offset += 2 * width
 
     @torch.no_grad()
@@ -83,24 +131,45 @@ class CrossAttentionKV(nn.Module):
 
     @torch.no_grad()
     def set_pair(self, kv_a: torch.Tensor, kv_b: torch.Tensor, tokens_a: torch.Tensor, tokens_b: torch.Tensor) -> None:
-        """Load a prompt pair: both packed K/V and the per-token SLERP geometry of their embeddings."""
+        """Load a prompt pair: both packed K/V, the per-token SLERP geometry of their embeddings, and
+        the float8 output scales that bound every attention's output over the blends."""
         self.kv_a.copy_(kv_a)
         self.kv_b.copy_(kv_b)
         for buffer, value in zip((self.norm_a, self.norm_b, self.cos_ab), pair_geometry(tokens_a[0], tokens_b[0])):
             buffer.copy_(value)
+        self.out_scales.copy_(self.output_bounds() / FP8_MAX)
+
+    def output_bounds(self) -> torch.Tensor:
+        """(attentions,) largest |output| each cross-attention can give at any prompt blend.
+
+        An attention's output is a convex combination of its V rows, and each blended row is
+        w_a(t) v_a + w_b(t) v_b, so |output| <= max over tokens and t of |w_a| max|v_a| + |w_b| max|v_b|,
+        taken on a grid of blends with a margin for the blends between its points.
+        """
+        grid = torch.linspace(0.0, 1.0, BLEND_GRID_POINTS, device=self.kv_a.device)
+        shape = (BLEND_GRID_POINTS, *self.norm_a.shape)
+        t = grid.view(-1, 1, 1).expand(shape)
+        w_a, w_b = weights_from_geometry(*(g.expand(shape) for g in (self.norm_a, self.norm_b, self.cos_ab)), t)
+        peak_a, peak_b = (
+            torch.stack([kv[:, columns].abs().amax(dim=1) for columns in self.value_columns], dim=1).float()
+            for kv in (self.kv_a, self.kv_b)
+        )  # (tokens, attentions)
+        bounds = (w_a.abs() * peak_a + w_b.abs() * peak_b).amax(dim=(0, 1))
+        return (bounds * BLEND_GRID_MARGIN).clamp_min(1e-6)
 
     def forward(self, t: torch.Tensor) -> None:
         w_a, w_b = weights_from_geometry(self.norm_a, self.norm_b, self.cos_ab, t)
         self.packed.copy_(w_a.to(self.packed.dtype) * self.kv_a + w_b.to(self.packed.dtype) * self.kv_b)
 
 
-def install_fast_attention(unet: nn.Module, sequence_length: int, sdpa_backend: str = "cudnn") -> CrossAttentionKV:
+def install_fast_attention(unet: nn.Module, sequence_length: int, kernel: str = "triton") -> CrossAttentionKV:
     """Switch every attention of `unet` to the fast path; returns the cross-attention K/V holder.
 
     Self-attention: Q, K and V weights are concatenated into one projection and the separate ones
     dropped. Cross-attention: K/V projections move into the returned module (used per prompt, not
-    per frame). sdpa_backend: "cudnn" (PyTorch's first choice on Hopper) or "flash" (turns cuDNN's
-    SDPA off for the process: no memset per call, but at batch 1 its grids leave SMs idle).
+    per frame). kernel: "triton" (ours; the op runs its torch arithmetic off CUDA), or an SDPA
+    back-end: "cudnn" (PyTorch's first choice on Hopper) or "flash" (turns cuDNN's SDPA off for the
+    process: no memset per call, but at batch 1 its grids leave SMs idle).
     """
     from diffusers.models.attention_processor import Attention  # noqa: PLC0415 - engine-only import
 
@@ -113,13 +182,13 @@ def install_fast_attention(unet: nn.Module, sequence_length: int, sdpa_backend: 
         else:
             module.fuse_projections()
             del module.to_q, module.to_k, module.to_v
-            module.set_processor(FusedSelfAttentionProcessor())
+            module.set_processor(FusedSelfAttentionProcessor(triton=kernel not in SDPA_KERNELS))
     if not crosses:
         raise ValueError("the UNet has no cross-attention: not an SDXL-architecture model")
-    kv = CrossAttentionKV(crosses, sequence_length)
+    kv = CrossAttentionKV(crosses, sequence_length, triton=kernel not in SDPA_KERNELS)
     for module in crosses:
         del module.to_k, module.to_v
         module.kv_source = kv  # a shared submodule: the processors read its blended buffer
-    if torch.cuda.is_available():
-        torch.backends.cuda.enable_cudnn_sdp(sdpa_backend == "cudnn")
+    if torch.cuda.is_available() and kernel in SDPA_KERNELS:
+        torch.backends.cuda.enable_cudnn_sdp(kernel == "cudnn")
     return kv

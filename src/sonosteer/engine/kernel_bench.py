@@ -31,6 +31,7 @@ from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
 from sonosteer.engine.quantize import row_scales, to_fp8
 from sonosteer.engine.settings import EngineSettings
+from sonosteer.engine.triton_attention import attention
 
 
 @dataclass
@@ -252,6 +253,9 @@ def attention_rows(calls: FrameCalls, replays: int, device: torch.device, dtype:
     }
     for name, options in (("flex", None), ("flex 64x64 tiles", {"BLOCK_M": 64, "BLOCK_N": 64})):
         variants[name] = (lambda *qkv, o=options: flex(*qkv, kernel_options=o), contextlib.nullcontext)
+    pdl_runs = torch.cuda.get_device_capability(device) >= (9, 0)
+    for name, pdl in (("ours (Triton)", False), ("ours, PDL", True))[: 1 + pdl_runs]:
+        variants[name] = (lambda *qkv, pdl=pdl: _ours(*qkv, pdl=pdl), contextlib.nullcontext)
     per_group: dict[tuple, dict[str, float]] = defaultdict(dict)
     for name, (attend, setup) in variants.items():
         for shapes, calls_qkv in groups.items():
@@ -273,6 +277,13 @@ def attention_rows(calls: FrameCalls, replays: int, device: torch.device, dtype:
     best = sum(min(v for v in by_name.values() if v == v) for by_name in per_group.values())
     rows.append(["attention per frame: best back-end per shape", f"{best:.3f}", "ms"])
     return rows
+
+
+def _ours(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pdl: bool) -> torch.Tensor:
+    """Our attention op on SDPA's (batch, heads, tokens, d) views of token-major rows."""
+    heads = q.shape[1]
+    rows = [t.transpose(1, 2).flatten(2) for t in (q, k, v)]  # views: the rows are token-major underneath
+    return attention(*rows, heads, pdl=pdl)
 
 
 def decoder_rows(generator: nn.Module, replays: int, modes: list[str]) -> list[list[object]]:
@@ -315,7 +326,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     torch.manual_seed(0)
     # fp16 calls: the float8 back-ends quantise their own copies of them
     settings = EngineSettings(
-        height=args.size, width=args.size, device=str(device), compile=False, sdpa_backend="cudnn", quantize="none"
+        height=args.size, width=args.size, device=str(device), compile=False, attention_kernel="cudnn", quantize="none"
     )
     engine = SteeredEngine(random_parts(args.tiny, device, dtype), settings)
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)

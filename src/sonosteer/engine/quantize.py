@@ -14,7 +14,8 @@ is the same over 15 binades below 448.
 
 Converted: self-attention QKV, the cross-attention query, and the feed-forward pair (and, with
 `fp8_conv.py`, the resnets' 3x3 convolutions, bounded the same way by their group norms). The
-attention output projections (input from the attention kernel), the transformer in/out
+attention output projections are converted when our attention kernel writes their float8 input
+(`triton_attention.py`; an attention's output is bounded by its V rows). The transformer in/out
 projections and the per-prompt cross-attention K/V stay in the model dtype.
 
 Why our own module and not torchao's tensor subclasses: on the full UNet the subclass path did
@@ -102,35 +103,44 @@ class Fp8Linear(nn.Module):
 
     Inputs beyond `input_bound` saturate (they cannot occur where `quantize_fp8` installs it). A
     float8 input is taken as already divided by input_bound / 448 (the fused GEGLU's output).
+    input_bound None: the input always arrives in float8 with its scale (`forward(x, input_scale)`),
+    set per prompt pair (the cross-attention output projections).
     """
 
-    def __init__(self, linear: nn.Linear, input_bound: float):
+    def __init__(self, linear: nn.Linear, input_bound: float | None):
         super().__init__()
-        if not input_bound > 0:
+        if input_bound is not None and not input_bound > 0:
             raise ValueError(f"input_bound must be positive, got {input_bound}")
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.out_dtype = linear.weight.dtype
-        self.input_bound = float(input_bound)
+        self.input_bound = None if input_bound is None else float(input_bound)
         weight_fp8, weight_scale = per_tensor_fp8(linear.weight)
         device = weight_fp8.device
         self.register_buffer("weight_fp8", weight_fp8)  # (out, in), row-major: .t() is column-major
         self.register_buffer("weight_scale", torch.tensor(weight_scale, device=device))
-        self.register_buffer("input_scale", torch.tensor(self.input_bound / FP8_MAX, device=device))
+        input_scale = 1.0 if input_bound is None else self.input_bound / FP8_MAX
+        self.register_buffer("input_scale", torch.tensor(input_scale, device=device))
+        self.gemm_scale = input_scale * weight_scale
+        """The product of both scales, for kernels that run this GEMM themselves (the cross-attention's)."""
         bias = linear.bias.detach().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, input_scale: torch.Tensor | None = None) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)
+        if input_scale is None and self.input_bound is None:
+            raise ValueError("this float8 linear takes float8 input with its scale: forward(x, input_scale)")
         if rows.dtype != FP8:
-            rows = to_fp8(rows, self.input_bound / FP8_MAX)  # fuses into x's producer
+            rows = to_fp8(rows, self.input_bound / FP8_MAX if input_scale is None else input_scale)  # fuses into x's producer
         y = torch._scaled_mm(
-            rows, self.weight_fp8.t(), scale_a=self.input_scale, scale_b=self.weight_scale, bias=self.bias,
+            rows, self.weight_fp8.t(), scale_a=self.input_scale if input_scale is None else input_scale,
+            scale_b=self.weight_scale, bias=self.bias,
             out_dtype=self.out_dtype,
         )
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, |x| <= {self.input_bound:.4g}"
+        bound = "scale per prompt pair" if self.input_bound is None else f"|x| <= {self.input_bound:.4g}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}"
 
 
 def float8_gemm_missing(device: torch.device) -> str | None:
@@ -159,8 +169,21 @@ Replacement = tuple[nn.Module, str, nn.Module]
 """(parent, attribute, the module that was there): what `restore` puts back."""
 
 
+def value_bound(attention: nn.Module, norm: nn.LayerNorm) -> float:
+    """Largest |output| a self-attention after `norm` can give: its output is a convex combination of
+    its V rows, each a linear of the norm's output (the V rows of a fused `to_qkv`, or `to_v`)."""
+    if hasattr(attention, "to_qkv"):
+        bounds = linear_after_norm_bounds(attention.to_qkv, norm)
+        return float(bounds[2 * bounds.numel() // 3 :].max())
+    return float(linear_after_norm_bounds(attention.to_v, norm).max())
+
+
 def quantize_fp8(
-    unet: nn.Module, min_features: int = MIN_FEATURES, fuse_geglu: bool = False, convs: bool = False
+    unet: nn.Module,
+    min_features: int = MIN_FEATURES,
+    fuse_geglu: bool = False,
+    convs: bool = False,
+    attention_outputs: bool = False,
 ) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
@@ -169,6 +192,9 @@ def quantize_fp8(
     fuse_geglu: the feed-forward's first linear and its GEGLU become one `Fp8Geglu` kernel that
     writes the second linear's float8 input (where the widths fit its tiling).
     convs: the resnets' 3x3 convolutions after a group norm and SiLU become `Fp8Conv3x3` kernels.
+    attention_outputs: the attention output projections too, for an attention kernel that writes
+    their float8 input (`triton_attention.py`): self-attention at the fixed `value_bound`,
+    cross-attention at a scale set per prompt pair (input_bound None).
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
@@ -192,6 +218,9 @@ def quantize_fp8(
         for attention, norm, names in attentions:
             linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm))
             plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
+            if attention_outputs and wide(attention.to_out[0]):
+                bound = None if attention.is_cross_attention else value_bound(attention, norm)
+                plan.append((attention.to_out, "0", functools.partial(Fp8Linear, input_bound=bound)))
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             input_bound, output_bound = layer_norm_bound(block.norm3), geglu_bound(geglu, block.norm3)

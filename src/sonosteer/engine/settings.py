@@ -20,7 +20,7 @@ ATTENTION_PATHS = ("fast", "reference")
 COMPILE_MODES = ("reduce-overhead", "max-autotune")
 QUANTIZATIONS = ("auto", "none", "fp8")
 GRAPH_CAPTURES = ("manual", "trees")
-SDPA_BACKENDS = ("cudnn", "flash")
+ATTENTION_KERNELS = ("triton", "cudnn", "flash")
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -55,7 +55,10 @@ class EngineSettings:
         prompt and blended per frame, the time conditioning folded for the one timestep, the
         decoder's convolution epilogues inside cuDNN; same function, fewer kernels) or
         "reference" (diffusers' own modules, the exact published fp16 path).
-    sdpa_backend: the fast path's fused attention kernels on CUDA: "cudnn" or "flash".
+    attention_kernel: the fast path's attention on CUDA: "triton" (our kernel, `triton_attention.py`:
+        no memset per call, float8 output for float8 output projections, the cross-attention query
+        computed inside; cuDNN's SDPA where Triton cannot run), or PyTorch's SDPA with "cudnn" or
+        "flash" kernels.
     compile_mode: inductor mode on CUDA: "reduce-overhead" (no autotuning) or "max-autotune"
         (Triton GEMM autotuning and coordinate-descent tuning: longer first compile, cached on disk).
     inductor_options: extra inductor config for the compile, as (name, value) pairs, e.g.
@@ -97,7 +100,7 @@ class EngineSettings:
     prompt_cache_size: int = 32
     noise_cache_size: int = 32
     attention: str = "fast"
-    sdpa_backend: str = "cudnn"
+    attention_kernel: str = "triton"
     compile_mode: str = "reduce-overhead"
     inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
     graph_capture: str = "manual"
@@ -113,7 +116,7 @@ class EngineSettings:
             ("dtype", DTYPES),
             ("attention", ATTENTION_PATHS),
             ("compile_mode", COMPILE_MODES),
-            ("sdpa_backend", SDPA_BACKENDS),
+            ("attention_kernel", ATTENTION_KERNELS),
             ("graph_capture", GRAPH_CAPTURES),
             ("quantize", QUANTIZATIONS),
         )

@@ -31,14 +31,14 @@ from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
 from sonosteer.engine.fp8_conv import Fp8Conv3x3
 from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
-from sonosteer.engine import gpu_jpeg
+from sonosteer.engine import gpu_jpeg, triton_attention
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
-from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, quantize_fp8, resolve_quantize, restore
+from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, Fp8Linear, quantize_fp8, resolve_quantize, restore
 from sonosteer.engine.triton_kernels import triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
@@ -91,8 +91,9 @@ class SteeredEngine:
         if settings.channels_last if settings.channels_last is not None else self._cuda:
             parts.unet.to(memory_format=torch.channels_last)
             parts.decoder.to(memory_format=torch.channels_last)
+        self.attention_kernel = self._attention_kernel(settings) if settings.attention == "fast" else "diffusers"
         self._cross_kv = (
-            install_fast_attention(parts.unet, parts.sequence_length, settings.sdpa_backend)
+            install_fast_attention(parts.unet, parts.sequence_length, self.attention_kernel)
             if settings.attention == "fast"
             else None
         )
@@ -151,13 +152,14 @@ class SteeredEngine:
         self.apply(FrameControls())
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         self.float8_x0_error: float | None = None
-        self.fused_geglus = self.fp8_convs = 0
+        self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = 0
         if self.quantize == "fp8":
             triton_runs = triton_missing(self.device) is None
             self._convert_to_float8(
                 explicit=settings.quantize == "fp8",
                 fuse_geglu=settings.fuse_geglu and triton_runs,
                 convs=settings.fp8_convs and triton_runs,
+                attention_outputs=self.attention_kernel == "triton" and triton_runs,
             )
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
@@ -170,19 +172,32 @@ class SteeredEngine:
         mode = "CUDA graph" if self._graphed else ("compiled" if self._compiled else "eager")
         if self._graphed and settings.compile_mode != "reduce-overhead":
             mode += f" ({settings.compile_mode})"
+        if settings.attention == "fast" and self._cuda:  # elsewhere every kernel choice is torch arithmetic
+            mode += f", {self.attention_kernel} attention"
         if self.quantize == "fp8":  # then _convert_to_float8 has measured the error
             fused = ", fused GEGLU" if self.fused_geglus else ""
+            outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = ", fp8 convs" if self.fp8_convs else ""
-            mode += f", fp8 linears{fused}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            mode += f", fp8 linears{fused}{outputs}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
 
-    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool, convs: bool) -> None:
-        """Float8 transformer linears (with fused GEGLUs, and float8 resnet convolutions), checked on the
-        model in hand: x0 of the current frame against fp16.
+    def _attention_kernel(self, settings: EngineSettings) -> str:
+        """The fast path's attention kernel: the setting, except that our Triton kernel gives way (with a
+        warning) to cuDNN's SDPA on a GPU where it cannot run. Off CUDA the op is torch arithmetic."""
+        if settings.attention_kernel != "triton" or not self._cuda:
+            return settings.attention_kernel
+        if (reason := triton_attention.probe(self.device)) is None:
+            return "triton"
+        warnings.warn(f"our Triton attention kernel cannot run here ({reason}): using cuDNN's SDPA", stacklevel=3)
+        return "cudnn"
+
+    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool, convs: bool, attention_outputs: bool = False) -> None:
+        """Float8 transformer linears (with fused GEGLUs, float8 attention outputs and projections, and
+        float8 resnet convolutions), checked on the model in hand: x0 of the current frame against fp16.
 
         Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 modules back (with a
         warning); quantize="fp8" keeps float8 and reports the error in the label. Our Triton kernels,
@@ -191,7 +206,9 @@ class SteeredEngine:
         """
         with torch.no_grad():
             reference = self.generator.denoise()
-        replaced = quantize_fp8(self.generator.unet, fuse_geglu=fuse_geglu, convs=convs)
+        replaced = quantize_fp8(
+            self.generator.unet, fuse_geglu=fuse_geglu, convs=convs, attention_outputs=attention_outputs
+        )
         if not replaced:
             if explicit:
                 raise ValueError("quantize='fp8' found no transformer linears to convert: not an SDXL-architecture UNet")
@@ -201,12 +218,13 @@ class SteeredEngine:
             with torch.no_grad():
                 x0 = self.generator.denoise()
         except Exception as error:
-            if not (fuse_geglu or convs):
+            if not (fuse_geglu or convs or attention_outputs):
                 raise
             restore(replaced)
             warnings.warn(
                 f"our float8 Triton kernels failed on this machine ({type(error).__name__}: {error}); "
-                "using cuBLASLt's float8 GEMMs, a separate GEGLU kernel and cuDNN's fp16 convolutions",
+                "using cuBLASLt's float8 GEMMs, a separate GEGLU kernel, fp16 attention output projections "
+                "and cuDNN's fp16 convolutions",
                 stacklevel=3,
             )
             replaced = quantize_fp8(self.generator.unet)
@@ -216,9 +234,10 @@ class SteeredEngine:
         modules = list(self.generator.unet.modules())
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
+        self.fp8_attention_outputs = sum(isinstance(getattr(m, "to_out", [None])[0], Fp8Linear) for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize, self.fused_geglus, self.fp8_convs = "none", 0, 0
+            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs = "none", 0, 0, 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",
