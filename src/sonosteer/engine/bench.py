@@ -200,6 +200,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         attention_kernel=args.attention_kernel,
+        launch_pdl=args.pdl,
     )
     check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
     sync = torch.cuda.synchronize if cuda else (lambda: None)

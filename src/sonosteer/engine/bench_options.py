@@ -63,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with float8 on CUDA: the feed-forward's first GEMM and GEGLU as one Triton kernel (default on)",
     )
     parser.add_argument(
+        "--pdl",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="our Triton kernels with programmatic dependent launch (default: where the GPU has it, Hopper+)",
+    )
+    parser.add_argument(
         "--fp8-convs",
         action=argparse.BooleanOptionalAction,
         default=False,

@@ -44,12 +44,13 @@ class FusedSelfAttentionProcessor:
 
     def __init__(self, triton: bool = False):
         self.triton = triton
+        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
         q, k, v = attn.to_qkv(hidden_states).chunk(3, dim=-1)
         if self.triton:
-            return attn.to_out[0](attention(q, k, v, attn.heads, _float8_out_scale(attn)))
+            return attn.to_out[0](attention(q, k, v, attn.heads, _float8_out_scale(attn), pdl=self.pdl))
         head_dim = q.shape[-1] // attn.heads
         q, k, v = (x.view(batch, tokens, attn.heads, head_dim).transpose(1, 2) for x in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v)
@@ -66,6 +67,7 @@ class CachedCrossAttentionProcessor:
 
     def __init__(self, index: int, offset: int, width: int, triton: bool = False):
         self.index, self.offset, self.width, self.triton = index, offset, width, triton
+        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
@@ -87,9 +89,9 @@ class CachedCrossAttentionProcessor:
         out_scale = attn.kv_source.out_scales[self.index] if float8_out else None
         if isinstance(to_q, Fp8Linear) and to_q.bias is None and to_q.in_features % PROJECTION_BLOCK_K == 0:
             x = to_fp8(hidden_states, to_q.input_bound / FP8_MAX)  # fuses into the layer norm
-            out = attention(x, k, v, attn.heads, out_scale, to_q.weight_fp8, to_q.gemm_scale)
+            out = attention(x, k, v, attn.heads, out_scale, to_q.weight_fp8, to_q.gemm_scale, self.pdl)
         else:
-            out = attention(to_q(hidden_states), k, v, attn.heads, out_scale)
+            out = attention(to_q(hidden_states), k, v, attn.heads, out_scale, pdl=self.pdl)
         return to_out(out, input_scale=out_scale) if float8_out else to_out(out)
 
 

@@ -46,9 +46,11 @@ if triton is not None:
     @triton.jit
     def _geglu_fp8_kernel(
         x_ptr, w_ptr, bias_ptr, out_ptr, M, gemm_scale, out_inv_scale, N: tl.constexpr, K: tl.constexpr,
-        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+        USE_PDL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     ):
         """out[m, n] = fp8((h * gelu(g)) / out_scale), h = x W[n] * s + b[n], g = x W[N + n] * s + b[N + n]."""
+        if USE_PDL:
+            tl.extra.cuda.gdc_wait()  # launched early: wait for the kernel that wrote x
         pid = tl.program_id(0)
         blocks_m = tl.cdiv(M, BLOCK_M)
         pid_m = pid % blocks_m  # neighbouring programs share one weight tile (read once from L2)
@@ -77,22 +79,27 @@ if triton is not None:
 
 
 @torch.library.custom_op("sonosteer::geglu_fp8", mutates_args=())
-def geglu_fp8(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gemm_scale: float, out_scale: float) -> torch.Tensor:
+def geglu_fp8(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gemm_scale: float, out_scale: float, pdl: bool = False
+) -> torch.Tensor:
     """float8 (M, N) = (hidden * gelu(gate)) / out_scale for float8 x (M, K) and weight (2N, K), where
-    [hidden, gate] = x weight^T * gemm_scale + bias."""
+    [hidden, gate] = x weight^T * gemm_scale + bias. pdl: programmatic dependent launch (Hopper and newer)."""
     rows, width = x.shape[0], weight.shape[0] // 2
     if x.is_cuda and triton is not None:
         x, weight = x.contiguous(), weight.contiguous()  # the kernel's pointer arithmetic assumes rows of K
         out = torch.empty((rows, width), device=x.device, dtype=FP8)
         grid = lambda meta: (triton.cdiv(rows, meta["BLOCK_M"]) * (width // meta["BLOCK_N"]),)  # noqa: E731
-        _geglu_fp8_kernel[grid](x, weight, bias, out, rows, gemm_scale, 1.0 / out_scale, N=width, K=x.shape[1])
+        options = {"launch_pdl": True} if pdl else {}
+        _geglu_fp8_kernel[grid](
+            x, weight, bias, out, rows, gemm_scale, 1.0 / out_scale, N=width, K=x.shape[1], USE_PDL=pdl, **options
+        )
         return out
     hidden, gate = (x.float() @ weight.float().t() * gemm_scale + bias.float()).chunk(2, dim=-1)
     return to_fp8(hidden * F.gelu(gate), out_scale)
 
 
 @geglu_fp8.register_fake
-def _geglu_fp8_fake(x, weight, bias, gemm_scale, out_scale):
+def _geglu_fp8_fake(x, weight, bias, gemm_scale, out_scale, pdl=False):
     return x.new_empty((x.shape[0], weight.shape[0] // 2), dtype=FP8)
 
 
@@ -125,10 +132,11 @@ class Fp8Geglu(nn.Module):
         bias = proj.bias.detach() if proj.bias is not None else proj.weight.new_zeros(proj.out_features)
         self.register_buffer("bias", bias.float().clone())
         self.gemm_scale = self.input_bound / FP8_MAX * weight_scale
+        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = to_fp8(x.reshape(-1, self.in_features), self.input_bound / FP8_MAX)  # fuses into the layer norm
-        y = geglu_fp8(rows, self.weight_fp8, self.bias, self.gemm_scale, self.output_bound / FP8_MAX)
+        y = geglu_fp8(rows, self.weight_fp8, self.bias, self.gemm_scale, self.output_bound / FP8_MAX, self.pdl)
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:

@@ -39,7 +39,7 @@ from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, Fp8Linear, quantize_fp8, resolve_quantize, restore
-from sonosteer.engine.triton_kernels import triton_missing
+from sonosteer.engine.triton_kernels import pdl_missing, set_programmatic_launch, triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -161,6 +161,7 @@ class SteeredEngine:
                 convs=settings.fp8_convs and triton_runs,
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
             )
+        self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
             compile_generator(self.generator, settings, self._graphed, self._mutable_buffers())
@@ -179,11 +180,22 @@ class SteeredEngine:
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = ", fp8 convs" if self.fp8_convs else ""
             mode += f", fp8 linears{fused}{outputs}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+        if self.launch_pdl:
+            mode += ", PDL"
         if self.encodes_jpeg:
             mode += ", nvJPEG"
         dtype_name = str(self.dtype).removeprefix("torch.")
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
+
+    def _programmatic_launch(self, wanted: bool | None) -> bool:
+        """Whether our kernels launch with programmatic dependent launch (set on them; raises if asked for and impossible)."""
+        reason = pdl_missing(self.device)
+        if wanted and reason is not None:
+            raise EngineError(f"launch_pdl=True, but {reason}")
+        on = reason is None if wanted is None else wanted
+        set_programmatic_launch(self.generator, on)
+        return on
 
     def _attention_kernel(self, settings: EngineSettings) -> str:
         """The fast path's attention kernel: the setting, except that our Triton kernel gives way (with a

@@ -1,10 +1,12 @@
-"""Whether our own Triton kernels (the fused float8 GEGLU, the float8 convolution) can run on a device."""
+"""Whether our own Triton kernels (attention, the fused float8 GEGLU, the float8 convolution) can run on a
+device, and whether they launch with programmatic dependent launch."""
 
 from __future__ import annotations
 
 import importlib.util
 
 import torch
+from torch import nn
 
 
 def triton_missing(device: torch.device) -> str | None:
@@ -14,3 +16,25 @@ def triton_missing(device: torch.device) -> str | None:
     if importlib.util.find_spec("triton") is None:
         return "Triton is not installed"
     return None
+
+
+def pdl_missing(device: torch.device) -> str | None:
+    """Why our kernels cannot use programmatic dependent launch on `device`, or None when they can (Hopper+).
+
+    With it, a kernel's blocks start while the kernel before it finishes and wait (griddepcontrol.wait)
+    before their first read, which hides part of each launch's latency between the frame's kernels.
+    """
+    if (reason := triton_missing(device)) is not None:
+        return reason
+    if torch.cuda.get_device_capability(device) < (9, 0):
+        return f"programmatic dependent launch needs Hopper or newer ({torch.cuda.get_device_name(device)})"
+    return None
+
+
+def set_programmatic_launch(model: nn.Module, on: bool) -> int:
+    """Turn programmatic dependent launch on or off for every kernel of ours in `model`; returns how many."""
+    holders = [m for m in model.modules() if hasattr(m, "pdl")]
+    holders += [p for m in model.modules() if hasattr(p := getattr(m, "processor", None), "pdl")]
+    for holder in holders:
+        holder.pdl = on
+    return len(holders)
