@@ -126,9 +126,8 @@ def test_the_kernel_projects_the_query_and_writes_float8_like_the_torch_arithmet
     out_scale = torch.tensor(float(v.abs().max()) / FP8_MAX, device="cuda")
     float8 = attention(x, k, v, 20, out_scale, weight, q_scale)
     assert float8.dtype == FP8
-    # Within one e4m3 step (relative 2^-3) of the exact output, or of the subnormal spacing near 0.
-    step = torch.maximum(expected.abs() * 2.0**-3, out_scale * 2.0**-9)
-    assert bool(((float8.float() * out_scale - expected).abs() <= step).all())
+    # Within half an e4m3 step (relative 2^-4) of the exact output, plus the fp16 kernel's own error.
+    assert bool(((float8.float() * out_scale - expected).abs() <= expected.abs() * 2.0**-4 + 5e-3).all())
 
 
 @needs_gpu
