@@ -62,7 +62,7 @@ class CachedCrossAttentionProcessor:
 
     triton: our kernel; with a float8 query projection (no bias) it computes the query itself from
     the layer norm's float8 output, and with a float8 output projection it writes float8 at this
-    attention's per-prompt-pair scale (`attn.kv_source.out_scales[index]`).
+    attention's per-prompt-pair scale (`attn.kv_source.out_scale(index)`).
     """
 
     def __init__(self, index: int, offset: int, width: int, triton: bool = False):
@@ -86,7 +86,7 @@ class CachedCrossAttentionProcessor:
     def _triton(self, attn, hidden_states: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         to_q, to_out = attn.to_q, attn.to_out[0]
         float8_out = isinstance(to_out, Fp8Linear) and to_out.input_bound is None
-        out_scale = attn.kv_source.out_scales[self.index] if float8_out else None
+        out_scale = attn.kv_source.out_scale(self.index) if float8_out else None
         if isinstance(to_q, Fp8Linear) and to_q.bias is None and to_q.in_features % PROJECTION_BLOCK_K == 0:
             x = to_fp8(hidden_states, to_q.input_bound / FP8_MAX)  # fuses into the layer norm
             out = attention(x, k, v, attn.heads, out_scale, to_q.weight_fp8, to_q.gemm_scale, self.pdl)
@@ -100,7 +100,7 @@ class CrossAttentionKV(nn.Module):
 
     Per prompt pair (rare, outside the graph): `set_pair` copies both prompts' packed K/V (from
     `project`, cached per prompt) and their SLERP geometry into fixed buffers, and bounds each
-    attention's output for float8 (`out_scales`). Per frame (inside the graph): `forward(t)` writes
+    attention's output for float8 (`out_scale`). Per frame (inside the graph): `forward(t)` writes
     packed = w_a(t) * kv_a + w_b(t) * kv_b, which the cross-attention processors read.
     """
 
@@ -117,7 +117,8 @@ class CrossAttentionKV(nn.Module):
             self.register_buffer(name, torch.zeros(sequence_length, total, **model), persistent=False)
         for name in ("norm_a", "norm_b", "cos_ab"):
             self.register_buffer(name, torch.ones(sequence_length, 1, **f32), persistent=False)
-        self.register_buffer("out_scales", torch.ones(len(attentions), **f32), persistent=False)
+        for index in range(len(attentions)):  # one allocation each: cuBLASLt wants its scale pointers aligned
+            self.register_buffer(f"out_scale_{index}", torch.ones((), **f32), persistent=False)
         self.value_columns: list[slice] = []
         offset = 0
         for index, (attn, width) in enumerate(zip(attentions, widths)):
@@ -139,7 +140,12 @@ class CrossAttentionKV(nn.Module):
         self.kv_b.copy_(kv_b)
         for buffer, value in zip((self.norm_a, self.norm_b, self.cos_ab), pair_geometry(tokens_a[0], tokens_b[0])):
             buffer.copy_(value)
-        self.out_scales.copy_(self.output_bounds() / FP8_MAX)
+        for index, bound in enumerate(self.output_bounds() / FP8_MAX):
+            self.out_scale(index).copy_(bound)
+
+    def out_scale(self, index: int) -> torch.Tensor:
+        """Cross-attention `index`'s float8 output scale (a float32 scalar on the device, set per prompt pair)."""
+        return getattr(self, f"out_scale_{index}")
 
     def output_bounds(self) -> torch.Tensor:
         """(attentions,) largest |output| each cross-attention can give at any prompt blend.
