@@ -65,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pdl",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="our Triton kernels with programmatic dependent launch (default: where the GPU has it, Hopper+)",
+        default=False,
+        help="our Triton kernels with programmatic dependent launch (Hopper+; opt-in: 0.3 ms slower in the frame on an H200)",
     )
     parser.add_argument(
         "--fp8-convs",

@@ -44,7 +44,7 @@ class FusedSelfAttentionProcessor:
 
     def __init__(self, triton: bool = False):
         self.triton = triton
-        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
+        self.pdl = False  # programmatic dependent launch: set by the engine (opt-in, launch_pdl)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape
@@ -67,7 +67,7 @@ class CachedCrossAttentionProcessor:
 
     def __init__(self, index: int, offset: int, width: int, triton: bool = False):
         self.index, self.offset, self.width, self.triton = index, offset, width, triton
-        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
+        self.pdl = False  # programmatic dependent launch: set by the engine (opt-in, launch_pdl)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         batch, tokens, _ = hidden_states.shape

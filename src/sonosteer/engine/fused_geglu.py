@@ -132,7 +132,7 @@ class Fp8Geglu(nn.Module):
         bias = proj.bias.detach() if proj.bias is not None else proj.weight.new_zeros(proj.out_features)
         self.register_buffer("bias", bias.float().clone())
         self.gemm_scale = self.input_bound / FP8_MAX * weight_scale
-        self.pdl = False  # programmatic dependent launch: set by the engine on Hopper and newer
+        self.pdl = False  # programmatic dependent launch: set by the engine (opt-in, launch_pdl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = to_fp8(x.reshape(-1, self.in_features), self.input_bound / FP8_MAX)  # fuses into the layer norm

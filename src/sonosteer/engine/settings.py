@@ -79,8 +79,10 @@ class EngineSettings:
         as one Triton kernel each, their input bounded by the group norm before them (`fp8_conv.py`).
         Off by default: on an H200 it was no faster than cuDNN's fp16 convolutions in the frame
         (7.73 against 7.71 ms) and took x0 to 2.2 % from fp16, past the 2 % that "auto" accepts.
-    launch_pdl: our Triton kernels (attention, fused GEGLU) with programmatic dependent launch, so
-        each starts while the kernel before it finishes; None = on where it works (Hopper and newer).
+    launch_pdl: opt-in, for measuring: our Triton kernels (attention, fused GEGLU) with programmatic
+        dependent launch, so each starts while the kernel before it finishes (Hopper and newer). Off by
+        default: on an H200 it made the frame's graph 0.3 ms slower (7.27 against 6.97 ms), although
+        the attention calls replayed alone gained 0.04 ms.
     gpu_jpeg: encode frames to JPEG on the GPU (nvJPEG through torchvision) so that only the JPEG
         bytes cross to the host; None = on when CUDA and torchvision's nvJPEG work.
     """
@@ -109,7 +111,7 @@ class EngineSettings:
     quantize: str = "auto"
     fuse_geglu: bool = True
     fp8_convs: bool = False
-    launch_pdl: bool | None = None
+    launch_pdl: bool = False
     gpu_jpeg: bool | None = None
 
     def validate(self) -> None:

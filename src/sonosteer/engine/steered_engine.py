@@ -188,14 +188,12 @@ class SteeredEngine:
         self.label = f"SDXL-Turbo, {mode}, {dtype_name} on {describe_device(self.device)}"
         self.description = parts.description
 
-    def _programmatic_launch(self, wanted: bool | None) -> bool:
+    def _programmatic_launch(self, wanted: bool) -> bool:
         """Whether our kernels launch with programmatic dependent launch (set on them; raises if asked for and impossible)."""
-        reason = pdl_missing(self.device)
-        if wanted and reason is not None:
+        if wanted and (reason := pdl_missing(self.device)) is not None:
             raise EngineError(f"launch_pdl=True, but {reason}")
-        on = reason is None if wanted is None else wanted
-        set_programmatic_launch(self.generator, on)
-        return on
+        set_programmatic_launch(self.generator, wanted)
+        return wanted
 
     def _attention_kernel(self, settings: EngineSettings) -> str:
         """The fast path's attention kernel: the setting, except that our Triton kernel gives way (with a
