@@ -36,11 +36,17 @@ def gpu_lines() -> list[str]:
             f"GPU {i}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
             f"compute capability {props.major}.{props.minor}"
         )
-    from sonosteer.engine import gpu_jpeg  # noqa: PLC0415
+    from sonosteer.engine import gpu_jpeg, triton_attention  # noqa: PLC0415
     from sonosteer.engine.quantize import float8_gemm_missing  # noqa: PLC0415
     from sonosteer.engine.triton_kernels import triton_missing  # noqa: PLC0415
 
     device = torch.device("cuda")
+    attention_problem = triton_attention.probe(device)
+    lines.append(
+        "attention: our Triton kernel (no memset; float8 output and the cross-attention query inside with float8)"
+        if attention_problem is None
+        else f"attention: cuDNN's SDPA: our Triton kernel cannot run here: {attention_problem}"
+    )
     if float8_problem := float8_gemm_missing(device):
         lines.append(f"float8 linears: off (fp16): {float8_problem}")
     else:
