@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sonosteer.engine.quantize import FP8, FP8_MAX, to_fp8
-from sonosteer.engine.triton_attention import attention, launch, probe, reference_attention
+from sonosteer.engine.triton_attention import attention, launch, probe, reference_attention, supports
 
 
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
@@ -149,3 +149,8 @@ def test_the_kernel_replays_in_a_cuda_graph_and_sees_in_place_updates():
         ).transpose(1, 2).reshape(1, 256, 1280)
         torch.testing.assert_close(out.float(), expected, rtol=0, atol=2e-3)
     assert probe(torch.device("cuda")) is None
+
+
+def test_the_kernel_takes_the_head_sizes_the_tensor_cores_take():
+    assert all(supports(d) for d in (16, 32, 64, 128))  # SDXL's is 64
+    assert not any(supports(d) for d in (8, 48, 80, 256))  # these attentions keep PyTorch's SDPA on CUDA

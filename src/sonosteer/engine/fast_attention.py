@@ -20,7 +20,7 @@ from torch import nn
 
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, to_fp8
 from sonosteer.engine.slerp import pair_geometry, weights_from_geometry
-from sonosteer.engine.triton_attention import PROJECTION_BLOCK_K, attention
+from sonosteer.engine.triton_attention import PROJECTION_BLOCK_K, attention, supports
 
 SDPA_KERNELS = ("cudnn", "flash")
 """PyTorch SDPA back-ends; any other attention kernel name is our Triton kernel ("triton")."""
@@ -104,7 +104,7 @@ class CrossAttentionKV(nn.Module):
     packed = w_a(t) * kv_a + w_b(t) * kv_b, which the cross-attention processors read.
     """
 
-    def __init__(self, attentions: list[nn.Module], sequence_length: int, triton: bool = False):
+    def __init__(self, attentions: list[nn.Module], sequence_length: int):
         super().__init__()
         first = attentions[0].to_k.weight
         self.key_proj = nn.ModuleList(a.to_k for a in attentions)
@@ -122,7 +122,7 @@ class CrossAttentionKV(nn.Module):
         self.value_columns: list[slice] = []
         offset = 0
         for index, (attn, width) in enumerate(zip(attentions, widths)):
-            attn.set_processor(CachedCrossAttentionProcessor(index, offset, width, triton))
+            attn.set_processor(CachedCrossAttentionProcessor(index, offset, width))
             self.value_columns.append(slice(offset + width, offset + 2 * width))
             offset += 2 * width
 
@@ -175,11 +175,16 @@ def install_fast_attention(unet: nn.Module, sequence_length: int, kernel: str = 
 
     Self-attention: Q, K and V weights are concatenated into one projection and the separate ones
     dropped. Cross-attention: K/V projections move into the returned module (used per prompt, not
-    per frame). kernel: "triton" (ours; the op runs its torch arithmetic off CUDA), or an SDPA
-    back-end: "cudnn" (PyTorch's first choice on Hopper) or "flash" (turns cuDNN's SDPA off for the
-    process: no memset per call, but at batch 1 its grids leave SMs idle).
+    per frame). kernel: "triton" (ours, for every attention whose head size it takes; the op runs its
+    torch arithmetic off CUDA), or an SDPA back-end: "cudnn" (PyTorch's first choice on Hopper) or
+    "flash" (turns cuDNN's SDPA off for the process: no memset per call, but at batch 1 its grids
+    leave SMs idle).
     """
     from diffusers.models.attention_processor import Attention  # noqa: PLC0415 - engine-only import
+
+    def ours(module: nn.Module) -> bool:
+        on_cuda = module.to_out[0].weight.device.type == "cuda"
+        return kernel not in SDPA_KERNELS and (not on_cuda or supports(module.inner_dim // module.heads))
 
     crosses = []
     for module in unet.modules():
@@ -190,11 +195,12 @@ def install_fast_attention(unet: nn.Module, sequence_length: int, kernel: str = 
         else:
             module.fuse_projections()
             del module.to_q, module.to_k, module.to_v
-            module.set_processor(FusedSelfAttentionProcessor(triton=kernel not in SDPA_KERNELS))
+            module.set_processor(FusedSelfAttentionProcessor(triton=ours(module)))
     if not crosses:
         raise ValueError("the UNet has no cross-attention: not an SDXL-architecture model")
-    kv = CrossAttentionKV(crosses, sequence_length, triton=kernel not in SDPA_KERNELS)
+    kv = CrossAttentionKV(crosses, sequence_length)
     for module in crosses:
+        module.processor.triton = ours(module)
         del module.to_k, module.to_v
         module.kv_source = kv  # a shared submodule: the processors read its blended buffer
     if torch.cuda.is_available() and kernel in SDPA_KERNELS:

@@ -192,9 +192,9 @@ def quantize_fp8(
     fuse_geglu: the feed-forward's first linear and its GEGLU become one `Fp8Geglu` kernel that
     writes the second linear's float8 input (where the widths fit its tiling).
     convs: the resnets' 3x3 convolutions after a group norm and SiLU become `Fp8Conv3x3` kernels.
-    attention_outputs: the attention output projections too, for an attention kernel that writes
-    their float8 input (`triton_attention.py`): self-attention at the fixed `value_bound`,
-    cross-attention at a scale set per prompt pair (input_bound None).
+    attention_outputs: the output projections of the attentions that run our kernel (their
+    processor's `triton`), which then writes their float8 input (`triton_attention.py`):
+    self-attention at the fixed `value_bound`, cross-attention at a scale set per prompt pair.
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
@@ -218,7 +218,7 @@ def quantize_fp8(
         for attention, norm, names in attentions:
             linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm))
             plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
-            if attention_outputs and wide(attention.to_out[0]):
+            if attention_outputs and getattr(attention.processor, "triton", False) and wide(attention.to_out[0]):
                 bound = None if attention.is_cross_attention else value_bound(attention, norm)
                 plan.append((attention.to_out, "0", functools.partial(Fp8Linear, input_bound=bound)))
         geglu, out = block.ff.net[0], block.ff.net[2]

@@ -168,8 +168,8 @@ def attention(
 
 
 def launch(q, k, v, heads, out_scale=None, q_weight=None, q_scale=1.0, pdl=False, tiles=None) -> torch.Tensor:
-    """Run the Triton kernel: the op's CUDA path. tiles: (BLOCK_M, BLOCK_N) instead of autotuning (for
-    tests, which also run it on CPU tensors under TRITON_INTERPRET=1)."""
+    """Run the Triton kernel: the op's CUDA path. tiles: fixed (BLOCK_M, BLOCK_N) instead of autotuning
+    (the probe's one small launch)."""
     q, k, v = _batched(q), _batched(k), _batched(v)
     batch, queries, keys, width = q.shape[0], q.shape[1], k.shape[1], k.shape[2]
     head_dim = width // heads
@@ -203,7 +203,7 @@ def _attention_fake(q, k, v, heads, out_scale=None, q_weight=None, q_scale=1.0, 
 
 
 def supports(head_dim: int) -> bool:
-    """Whether the kernel handles this head size (a power of two the tensor cores take: 16 to 128)."""
+    """Whether the kernel takes this head size: a power of two from 16 (the tensor cores' smallest K) to 128."""
     return head_dim in (16, 32, 64, 128)
 
 
