@@ -95,3 +95,12 @@ def test_cross_attention_output_scales_bound_every_blend_of_the_pair(engines):
     # and the bound is not so loose that float8 would lose precision to it.
     assert bool((observed <= bounds).all())
     assert bool((bounds <= 2.0 * observed).all())
+
+
+def test_attentions_run_our_kernel_on_cuda_only_where_it_takes_the_head_size():
+    from sonosteer.engine.fast_attention import uses_our_kernel
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert uses_our_kernel("triton", cuda, 64) and not uses_our_kernel("triton", cuda, 8)  # SDXL's 64; a tiny model's 8
+    assert uses_our_kernel("triton", cpu, 8)  # the op's torch arithmetic takes any head size
+    assert not uses_our_kernel("cudnn", cuda, 64) and not uses_our_kernel("flash", cpu, 64)

@@ -170,6 +170,12 @@ class CrossAttentionKV(nn.Module):
         self.packed.copy_(w_a.to(self.packed.dtype) * self.kv_a + w_b.to(self.packed.dtype) * self.kv_b)
 
 
+def uses_our_kernel(kernel: str, device: torch.device, head_dim: int) -> bool:
+    """Whether an attention runs our op: asked for, and on CUDA only where the kernel takes the head size
+    (elsewhere the op is torch arithmetic, which takes any)."""
+    return kernel not in SDPA_KERNELS and (device.type != "cuda" or supports(head_dim))
+
+
 def install_fast_attention(unet: nn.Module, sequence_length: int, kernel: str = "triton") -> CrossAttentionKV:
     """Switch every attention of `unet` to the fast path; returns the cross-attention K/V holder.
 
@@ -183,8 +189,7 @@ def install_fast_attention(unet: nn.Module, sequence_length: int, kernel: str = 
     from diffusers.models.attention_processor import Attention  # noqa: PLC0415 - engine-only import
 
     def ours(module: nn.Module) -> bool:
-        on_cuda = module.to_out[0].weight.device.type == "cuda"
-        return kernel not in SDPA_KERNELS and (not on_cuda or supports(module.inner_dim // module.heads))
+        return uses_our_kernel(kernel, module.to_out[0].weight.device, module.inner_dim // module.heads)
 
     crosses = []
     for module in unet.modules():
