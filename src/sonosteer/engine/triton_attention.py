@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from sonosteer.engine.quantize import FP8, FP8_MAX
+from sonosteer.engine.triton_kernels import triton_missing
 
 try:
     import triton
@@ -210,10 +211,10 @@ def supports(head_dim: int) -> bool:
 def probe(device: torch.device) -> str | None:
     """Why the kernel cannot run on `device`, or None when it runs there and matches the torch arithmetic
     (one small launch: Triton without a C compiler, say, fails here instead of in the first frame)."""
-    if device.type != "cuda":
-        return f"our Triton kernels are CUDA only ({device.type})"
+    if (reason := triton_missing(device)) is not None:
+        return reason
     if triton is None:
-        return "Triton is not installed"
+        return "Triton is installed but failed to import"
     generator = torch.Generator(device=device).manual_seed(0)
     q, k, v = (torch.randn(1, 32, 64, device=device, dtype=torch.float16, generator=generator) for _ in range(3))
     try:

@@ -31,10 +31,10 @@ def pdl_missing(device: torch.device) -> str | None:
     return None
 
 
-def set_programmatic_launch(model: nn.Module, on: bool) -> int:
-    """Turn programmatic dependent launch on or off for every kernel of ours in `model`; returns how many."""
-    holders = [m for m in model.modules() if hasattr(m, "pdl")]
-    holders += [p for m in model.modules() if hasattr(p := getattr(m, "processor", None), "pdl")]
-    for holder in holders:
-        holder.pdl = on
-    return len(holders)
+def set_programmatic_launch(model: nn.Module, on: bool) -> None:
+    """Turn programmatic dependent launch on or off for every kernel of ours in `model` (modules and
+    attention processors with a `pdl` attribute)."""
+    for module in model.modules():
+        for holder in (module, getattr(module, "processor", None)):
+            if hasattr(holder, "pdl"):
+                holder.pdl = on
