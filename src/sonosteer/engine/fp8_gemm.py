@@ -31,7 +31,7 @@ K_MULTIPLE = 128
 multiple of this keep cuBLASLt's GEMM."""
 N_MULTIPLE = 64
 """Output widths must fill whole tiles of 64 columns (every SDXL width does)."""
-MAX_SPLIT = 4
+MAX_SPLIT = 8
 TILE_COUNTERS = 4096
 """Arrival counters per engine: output tiles of one split-K launch (1280 x 256 rows has 80 of 64 x 64;
 a tiling that would need more is left out for that shape)."""
@@ -42,6 +42,7 @@ def _configs() -> list:
     shapes = [
         (64, 64, 1, 4, 3), (64, 64, 2, 4, 3), (64, 64, 4, 4, 3), (128, 64, 2, 4, 3), (128, 64, 4, 4, 3),
         (64, 128, 2, 4, 3), (128, 128, 1, 8, 3), (128, 128, 2, 8, 3), (64, 32, 2, 4, 3), (64, 32, 4, 4, 3),
+        (64, 64, 8, 4, 3),
     ]
     return [
         triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": K_MULTIPLE, "SPLIT_K": split}, num_warps=warps, num_stages=stages)
