@@ -31,7 +31,6 @@ K_MULTIPLE = 128
 multiple of this keep cuBLASLt's GEMM."""
 N_MULTIPLE = 64
 """Output widths must fill whole tiles of 64 columns (every SDXL width does)."""
-MAX_SPLIT = 8
 TILE_COUNTERS = 4096
 """Arrival counters per engine: output tiles of one split-K launch (1280 x 256 rows has 80 of 64 x 64;
 a tiling that would need more is left out for that shape)."""
@@ -66,6 +65,7 @@ def _prune(configs: list, named_args: dict, **kwargs) -> list:
 
 
 if triton is not None:
+    _CONFIGS = _configs()
 
     @triton.jit
     def _epilogue(acc, scale, bias_ptr, out_ptr, offs_m, offs_n, rows, N: tl.constexpr, HAS_BIAS: tl.constexpr):
@@ -75,7 +75,7 @@ if triton is not None:
             y += tl.load(bias_ptr + offs_n)[None, :].to(tl.float32)
         tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], y.to(out_ptr.dtype.element_ty), mask=rows)
 
-    @triton.autotune(configs=_configs(), key=["M", "N", "K"], prune_configs_by={"early_config_prune": _prune})
+    @triton.autotune(configs=_CONFIGS, key=["M", "N", "K"], prune_configs_by={"early_config_prune": _prune})
     @triton.jit
     def _fp8_gemm_kernel(
         x_ptr, w_ptr, x_scale_ptr, w_scale_ptr, bias_ptr, out_ptr, partial_ptr, counter_ptr, M,
@@ -149,7 +149,8 @@ def launch(x, weight, x_scale, weight_scale, bias, counters, out_dtype, tiles=No
     x, weight = x.contiguous(), weight.contiguous()  # the pointer arithmetic assumes rows of K
     (rows, k), n = x.shape, weight.shape[0]
     out = torch.empty((rows, n), device=x.device, dtype=out_dtype)
-    partial = torch.empty((MAX_SPLIT if tiles is None else tiles[2], rows, n), device=x.device, dtype=torch.float32)
+    splits = max(c.kwargs["SPLIT_K"] for c in _prune(_CONFIGS, {"M": rows}, N=n, K=k)) if tiles is None else tiles[2]
+    partial = torch.empty((splits, rows, n), device=x.device, dtype=torch.float32)  # no split: never touched
     kernel, options = _fp8_gemm_kernel, {}
     if tiles is not None:  # the kernel under the autotuner, with these tiles
         kernel = kernel.fn
