@@ -230,14 +230,9 @@ def test_float8_attention_outputs_convert_both_output_projections_and_stay_close
 
     plain = SteeredEngine.from_settings(tiny_settings(tiny_weights))
     monkeypatch.setattr(steered_engine, "triton_missing", lambda device: None)  # as with Triton on CUDA
-    monkeypatch.setattr(steered_engine.fp8_gemm, "probe", lambda device: None)
     monkeypatch.setattr(steered_engine, "quantize_fp8", lambda unet, **options: quantize_fp8(unet, min_features=32, **options))
     fast = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8"))
     assert fast.attention_kernel == "triton" and "fp8 attention outputs" in fast.label
-    # Every float8 linear that fits the tiles runs our split-K GEMM op (its torch arithmetic on CPU).
-    linears = [m for m in fast.generator.unet.modules() if isinstance(m, Fp8Linear)]
-    assert fast.split_k_gemms == sum(m.gemm_counters is not None for m in linears) > 0
-    assert "split-K" in fast.label
     outputs = {n: m for n, m in fast.generator.unet.named_modules() if n.endswith("to_out.0")}
     assert outputs and all(isinstance(m, Fp8Linear) for m in outputs.values())
     assert fast.fp8_attention_outputs == len(outputs)

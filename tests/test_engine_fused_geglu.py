@@ -100,8 +100,8 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
     calls: list[bool] = []
 
-    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, gemm_counters=None):  # plant a failure
-        calls.append((fuse_geglu, convs, attention_outputs, gemm_counters is not None))
+    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False):  # too narrow to fuse: plant a failure
+        calls.append((fuse_geglu, convs, attention_outputs))
         replaced = quantize_fp8(unet, min_features=32)
         if fuse_geglu:
             block = next(m for m in unet.modules() if isinstance(m, BasicTransformerBlock))
@@ -111,12 +111,11 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
     monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")  # as on a float8 GPU
     monkeypatch.setattr(steered_engine, "triton_missing", lambda device: None)  # as with Triton on CUDA
-    monkeypatch.setattr(steered_engine.fp8_gemm, "probe", lambda device: None)
     monkeypatch.setattr(steered_engine, "quantize_fp8", quantize)
     with pytest.warns(UserWarning, match="float8 Triton kernels failed on this machine"):
         engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="auto"))
-    assert calls == [(True, False, True, True), (False, False, False, False)]  # float8 convolutions are opt-in
-    assert engine.quantize == "fp8" and engine.fused_geglus == engine.fp8_convs == engine.split_k_gemms == 0
+    assert calls == [(True, False, True), (False, False, False)]  # float8 convolutions are opt-in
+    assert engine.quantize == "fp8" and engine.fused_geglus == engine.fp8_convs == 0
     assert "fused GEGLU" not in engine.label and "fp8 convs" not in engine.label
     assert not any(isinstance(m, _KernelThatFails) for m in engine.generator.unet.modules())
     assert any(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules())

@@ -200,7 +200,6 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         attention_kernel=args.attention_kernel,
-        gemm_kernel=args.gemm_kernel,
         launch_pdl=args.pdl,
     )
     check_inductor_options(settings.inductor_options)  # before minutes of building and compiling

@@ -52,12 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="triton",
         help="fast path's attention: our Triton kernel (default) or PyTorch SDPA with cuDNN or flash",
     )
-    parser.add_argument(
-        "--gemm-kernel",
-        choices=("triton", "cublaslt"),
-        default="triton",
-        help="float8 linears' GEMM: our split-K Triton kernel (default) or cuBLASLt's (torch._scaled_mm)",
-    )
     parser.add_argument("--compile-mode", choices=("reduce-overhead", "max-autotune"), default="reduce-overhead")
     parser.add_argument(
         "--quantize", choices=("auto", "none", "fp8"), default="auto", help="fp8 transformer linears (auto: where the GPU has them)"

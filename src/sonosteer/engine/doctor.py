@@ -36,7 +36,7 @@ def gpu_lines() -> list[str]:
             f"GPU {i}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
             f"compute capability {props.major}.{props.minor}"
         )
-    from sonosteer.engine import fp8_gemm, gpu_jpeg, triton_attention  # noqa: PLC0415
+    from sonosteer.engine import gpu_jpeg, triton_attention  # noqa: PLC0415
     from sonosteer.engine.quantize import float8_gemm_missing  # noqa: PLC0415
     from sonosteer.engine.triton_kernels import triton_missing  # noqa: PLC0415
 
@@ -51,12 +51,10 @@ def gpu_lines() -> list[str]:
         lines.append(f"float8 linears: off (fp16): {float8_problem}")
     else:
         problem = triton_missing(device)
-        gemm_problem = fp8_gemm.probe(device) if problem is None else problem
-        gemm = "our split-K GEMM" if gemm_problem is None else f"cuBLASLt's GEMM (ours cannot run: {gemm_problem})"
         kernels = (
-            f"{gemm}, fused GEGLU kernel (Triton {_version('triton')}; float8 convolutions opt-in)"
+            f"fused GEGLU kernel (Triton {_version('triton')}; float8 convolutions opt-in)"
             if problem is None
-            else f"cuBLASLt's GEMM, no fused GEGLU kernel: {problem}"
+            else f"no fused GEGLU kernel: {problem}"
         )
         lines.append(f"float8 linears: on, checked against fp16 at each start; {kernels}")
     jpeg_problem = gpu_jpeg.probe(device)

@@ -29,7 +29,6 @@ from sonosteer.engine.compiling import check_inductor_options
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
-from sonosteer.engine.fp8_gemm import fits, fp8_gemm, new_counters
 from sonosteer.engine.quantize import row_scales, to_fp8
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.triton_attention import attention
@@ -116,15 +115,6 @@ def _fp8_tensorwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     return lambda: torch._scaled_mm(x8, w8.t(), scale_a=sx, scale_b=sw, bias=bias, out_dtype=x.dtype)
 
 
-def _fp8_split_k(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    """Our split-K float8 GEMM (`fp8_gemm.py`) with the same per-tensor scales (cuBLASLt's where a width does not fit)."""
-    if not fits(weight.shape[1], weight.shape[0]):
-        return _fp8_tensorwise(x, weight, bias)
-    sx, sw = (row_scales(t.reshape(1, -1)).reshape(()) for t in (x, weight))
-    x8, w8, counters = to_fp8(x, sx), to_fp8(weight, sw), new_counters(x.device)
-    return lambda: fp8_gemm(x8, w8, sx, sw, bias, counters, x.dtype)
-
-
 def _fp8_rowwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     """A float8 GEMM with per-row activation and per-channel weight scales (bfloat16 out), bias added after."""
     sx, sw = row_scales(x), row_scales(weight)
@@ -172,7 +162,6 @@ def gemm_rows(calls: FrameCalls, backends: list[str], replays: int) -> list[list
         "cuBLAS": lambda x, w, b: (lambda: F.linear(x, w, b)),
         "cuBLASLt": lambda x, w, b: (lambda: F.linear(x, w, b)),
         "fp8-tensor": _fp8_tensorwise,  # GEMM only: the quantisation of x is not timed
-        "fp8-splitk": _fp8_split_k,
         "fp8-row": _fp8_rowwise,
         "Triton": _triton_linear(autotune_s),  # inductor's GEMM autotuning over Triton templates (slow: last)
     }

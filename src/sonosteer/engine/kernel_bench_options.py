@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gemm-backends",
         default="cublas,cublaslt,triton,fp8",
-        help="GEMM back-ends: cublas, cublaslt, triton (inductor autotuning: slow), fp8-tensor, fp8-splitk (ours), fp8-row (fp8: all three)",
+        help="GEMM back-ends: cublas, cublaslt, triton (inductor autotuning: slow), fp8-tensor, fp8-row (fp8: both)",
     )
     parser.add_argument(
         "--decoder-modes",

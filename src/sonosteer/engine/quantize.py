@@ -6,9 +6,9 @@ magnitude has a hard bound that follows from the weights alone (`layer_norm_boun
 `geglu_bound`): whatever the prompt, noise or steering, a layer norm's output is a standardised
 vector times gamma plus beta. The activation's float8 scale is that bound / 448, fixed at
 conversion, so the cast is a multiply, clamp and convert that inductor fuses into the kernel that
-makes the input (the layer norm or the GEGLU), and the GEMM is a per-tensor float8 kernel with
-both scales and the bias applied in its epilogue (cuBLASLt's: 3.25 ms for a frame's GEMMs against
-3.86 in fp16; or our split-K kernel, `fp8_gemm.py`): no kernel is added anywhere. A bound looser than
+makes the input (the layer norm or the GEGLU), and the GEMM is cuBLASLt's per-tensor float8
+kernel (its fastest float8 path: 3.25 ms for a frame's GEMMs against 3.86 in fp16) with both
+scales and the bias applied in its epilogue: no kernel is added anywhere. A bound looser than
 the real range costs nothing measurable: float8 e4m3 is floating point, and its relative step
 is the same over 15 binades below 448.
 
@@ -30,8 +30,6 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-
-from sonosteer.engine.fp8_gemm import fits, fp8_gemm
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8).max)  # 448
@@ -109,7 +107,7 @@ class Fp8Linear(nn.Module):
     set per prompt pair (the cross-attention output projections).
     """
 
-    def __init__(self, linear: nn.Linear, input_bound: float | None, gemm_counters: torch.Tensor | None = None):
+    def __init__(self, linear: nn.Linear, input_bound: float | None):
         super().__init__()
         if input_bound is not None and not input_bound > 0:
             raise ValueError(f"input_bound must be positive, got {input_bound}")
@@ -126,9 +124,6 @@ class Fp8Linear(nn.Module):
         """The product of both scales, for kernels that run this GEMM themselves (the cross-attention's)."""
         bias = linear.bias.detach().clone() if linear.bias is not None else None
         self.register_buffer("bias", bias)
-        ours = gemm_counters is not None and fits(self.in_features, self.out_features)
-        self.register_buffer("gemm_counters", gemm_counters if ours else None, persistent=False)
-        """Set: the GEMM is our Triton kernel (`fp8_gemm.py`), which borrows these counters; else cuBLASLt's."""
 
     def forward(self, x: torch.Tensor, input_scale: torch.Tensor | None = None) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)
@@ -136,19 +131,16 @@ class Fp8Linear(nn.Module):
             raise ValueError("this float8 linear takes float8 input with its scale: forward(x, input_scale)")
         if rows.dtype != FP8:
             rows = to_fp8(rows, self.input_bound / FP8_MAX if input_scale is None else input_scale)  # fuses into x's producer
-        scale = self.input_scale if input_scale is None else input_scale
-        if self.gemm_counters is not None:
-            y = fp8_gemm(rows, self.weight_fp8, scale, self.weight_scale, self.bias, self.gemm_counters, self.out_dtype)
-        else:
-            y = torch._scaled_mm(
-                rows, self.weight_fp8.t(), scale_a=scale, scale_b=self.weight_scale, bias=self.bias, out_dtype=self.out_dtype
-            )
+        y = torch._scaled_mm(
+            rows, self.weight_fp8.t(), scale_a=self.input_scale if input_scale is None else input_scale,
+            scale_b=self.weight_scale, bias=self.bias,
+            out_dtype=self.out_dtype,
+        )
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         bound = "scale per prompt pair" if self.input_bound is None else f"|x| <= {self.input_bound:.4g}"
-        gemm = "our split-K kernel" if self.gemm_counters is not None else "cuBLASLt"
-        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}, {gemm}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}"
 
 
 def float8_gemm_missing(device: torch.device) -> str | None:
@@ -192,7 +184,6 @@ def quantize_fp8(
     fuse_geglu: bool = False,
     convs: bool = False,
     attention_outputs: bool = False,
-    gemm_counters: torch.Tensor | None = None,
 ) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
@@ -204,8 +195,6 @@ def quantize_fp8(
     attention_outputs: the output projections of the attentions that run our kernel (their
     processor's `triton`), which then writes their float8 input (`triton_attention.py`):
     self-attention at the fixed `value_bound`, cross-attention at a scale set per prompt pair.
-    gemm_counters: the linears whose widths fit run our split-K GEMM (`fp8_gemm.py`) with these
-    zeroed counters; None keeps cuBLASLt's.
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
@@ -227,20 +216,19 @@ def quantize_fp8(
         if block.attn2 is not None:
             attentions.append((block.attn2, block.norm2, ("to_q",)))  # its K/V read the text, not the norm
         for attention, norm, names in attentions:
-            linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm), gemm_counters=gemm_counters)
+            linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm))
             plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
             if attention_outputs and getattr(attention.processor, "triton", False) and wide(attention.to_out[0]):
                 bound = None if attention.is_cross_attention else value_bound(attention, norm)
-                plan.append((attention.to_out, "0", functools.partial(Fp8Linear, input_bound=bound, gemm_counters=gemm_counters)))
+                plan.append((attention.to_out, "0", functools.partial(Fp8Linear, input_bound=bound)))
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             input_bound, output_bound = layer_norm_bound(block.norm3), geglu_bound(geglu, block.norm3)
             if fuse_geglu and fusable(geglu):
                 first = (block.ff.net, "0", functools.partial(Fp8Geglu, input_bound=input_bound, output_bound=output_bound))
             else:
-                first = (geglu, "proj", functools.partial(Fp8Linear, input_bound=input_bound, gemm_counters=gemm_counters))
-            second = functools.partial(Fp8Linear, input_bound=output_bound, gemm_counters=gemm_counters)
-            plan += [first, (block.ff.net, "2", second)]
+                first = (geglu, "proj", functools.partial(Fp8Linear, input_bound=input_bound))
+            plan += [first, (block.ff.net, "2", functools.partial(Fp8Linear, input_bound=output_bound))]
     if convs:
         plan += [
             (resnet, name, functools.partial(Fp8Conv3x3, norm=norm))

@@ -21,7 +21,6 @@ COMPILE_MODES = ("reduce-overhead", "max-autotune")
 QUANTIZATIONS = ("auto", "none", "fp8")
 GRAPH_CAPTURES = ("manual", "trees")
 ATTENTION_KERNELS = ("triton", "cudnn", "flash")
-GEMM_KERNELS = ("triton", "cublaslt")
 
 
 def check_frame_size(height: int, width: int) -> None:
@@ -60,9 +59,6 @@ class EngineSettings:
         no memset per call, float8 output for float8 output projections, the cross-attention query
         computed inside; cuDNN's SDPA where Triton cannot run), or PyTorch's SDPA with "cudnn" or
         "flash" kernels.
-    gemm_kernel: the float8 linears' GEMM on CUDA: "triton" (our kernel, `fp8_gemm.py`: K split over
-        more programs at batch 1, the partial sums added inside the same launch; cuBLASLt where Triton
-        cannot run or a width does not fit its tiles) or "cublaslt" (torch._scaled_mm).
     compile_mode: inductor mode on CUDA: "reduce-overhead" (no autotuning) or "max-autotune"
         (Triton GEMM autotuning and coordinate-descent tuning: longer first compile, cached on disk).
     inductor_options: extra inductor config for the compile, as (name, value) pairs, e.g.
@@ -109,7 +105,6 @@ class EngineSettings:
     noise_cache_size: int = 32
     attention: str = "fast"
     attention_kernel: str = "triton"
-    gemm_kernel: str = "triton"
     compile_mode: str = "reduce-overhead"
     inductor_options: tuple[tuple[str, bool | int | float | str], ...] = ()
     graph_capture: str = "manual"
@@ -127,7 +122,6 @@ class EngineSettings:
             ("attention", ATTENTION_PATHS),
             ("compile_mode", COMPILE_MODES),
             ("attention_kernel", ATTENTION_KERNELS),
-            ("gemm_kernel", GEMM_KERNELS),
             ("graph_capture", GRAPH_CAPTURES),
             ("quantize", QUANTIZATIONS),
         )

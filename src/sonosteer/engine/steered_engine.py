@@ -31,7 +31,7 @@ from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
 from sonosteer.engine.fp8_conv import Fp8Conv3x3
 from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
-from sonosteer.engine import fp8_gemm, gpu_jpeg, triton_attention
+from sonosteer.engine import gpu_jpeg, triton_attention
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.lru_cache import LruCache
 from sonosteer.engine.noise import NoiseBank
@@ -152,7 +152,7 @@ class SteeredEngine:
         self.apply(FrameControls())
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         self.float8_x0_error: float | None = None
-        self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = self.split_k_gemms = 0
+        self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = 0
         if self.quantize == "fp8":
             triton_runs = triton_missing(self.device) is None
             self._convert_to_float8(
@@ -160,7 +160,6 @@ class SteeredEngine:
                 fuse_geglu=settings.fuse_geglu and triton_runs,
                 convs=settings.fp8_convs and triton_runs,
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
-                gemm_counters=self._gemm_counters(settings) if triton_runs else None,
             )
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
@@ -180,8 +179,7 @@ class SteeredEngine:
             fused = ", fused GEGLU" if self.fused_geglus else ""
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = ", fp8 convs" if self.fp8_convs else ""
-            gemms = " (split-K Triton GEMMs)" if self.split_k_gemms else ""
-            mode += f", fp8 linears{gemms}{fused}{outputs}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            mode += f", fp8 linears{fused}{outputs}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.launch_pdl:
             mode += ", PDL"
         if self.encodes_jpeg:
@@ -207,24 +205,7 @@ class SteeredEngine:
         warnings.warn(f"our Triton attention kernel cannot run here ({reason}): using cuDNN's SDPA", stacklevel=3)
         return "cudnn"
 
-    def _gemm_counters(self, settings: EngineSettings) -> torch.Tensor | None:
-        """The arrival counters of our split-K float8 GEMM when it is the setting and runs here, else None
-        (cuBLASLt's GEMM; with a warning where our kernel cannot run)."""
-        if settings.gemm_kernel != "triton":
-            return None
-        if (reason := fp8_gemm.probe(self.device)) is not None:
-            warnings.warn(f"our split-K float8 GEMM cannot run here ({reason}): using cuBLASLt's", stacklevel=3)
-            return None
-        return fp8_gemm.new_counters(self.device)
-
-    def _convert_to_float8(
-        self,
-        explicit: bool,
-        fuse_geglu: bool,
-        convs: bool,
-        attention_outputs: bool = False,
-        gemm_counters: torch.Tensor | None = None,
-    ) -> None:
+    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool, convs: bool, attention_outputs: bool = False) -> None:
         """Float8 transformer linears (with fused GEGLUs, float8 attention outputs and projections, and
         float8 resnet convolutions), checked on the model in hand: x0 of the current frame against fp16.
 
@@ -236,11 +217,7 @@ class SteeredEngine:
         with torch.no_grad():
             reference = self.generator.denoise()
         replaced = quantize_fp8(
-            self.generator.unet,
-            fuse_geglu=fuse_geglu,
-            convs=convs,
-            attention_outputs=attention_outputs,
-            gemm_counters=gemm_counters,
+            self.generator.unet, fuse_geglu=fuse_geglu, convs=convs, attention_outputs=attention_outputs
         )
         if not replaced:
             if explicit:
@@ -251,7 +228,7 @@ class SteeredEngine:
             with torch.no_grad():
                 x0 = self.generator.denoise()
         except Exception as error:
-            if not (fuse_geglu or convs or attention_outputs or gemm_counters is not None):
+            if not (fuse_geglu or convs or attention_outputs):
                 raise
             restore(replaced)
             warnings.warn(
@@ -268,10 +245,9 @@ class SteeredEngine:
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
         self.fp8_attention_outputs = sum(isinstance(getattr(m, "to_out", [None])[0], Fp8Linear) for m in modules)
-        self.split_k_gemms = sum(isinstance(m, Fp8Linear) and m.gemm_counters is not None for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs, self.split_k_gemms = "none", 0, 0, 0, 0
+            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs = "none", 0, 0, 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",
