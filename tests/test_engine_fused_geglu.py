@@ -100,7 +100,7 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
     calls: list[bool] = []
 
-    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False):  # too narrow to fuse: plant a failure
+    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False):  # too narrow to fuse: plant a failure
         calls.append((fuse_geglu, convs, attention_outputs))
         replaced = quantize_fp8(unet, min_features=32)
         if fuse_geglu:

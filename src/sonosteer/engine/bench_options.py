@@ -76,6 +76,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "in the frame, and x0 past 2 %% from fp16 on random weights)",
     )
     parser.add_argument(
+        "--fp8-fast-accum",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="with float8 on CUDA: cuBLASLt's float8 GEMMs without float32 promotion of partial sums",
+    )
+    parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
     )
     parser.add_argument(

@@ -107,13 +107,14 @@ class Fp8Linear(nn.Module):
     set per prompt pair (the cross-attention output projections).
     """
 
-    def __init__(self, linear: nn.Linear, input_bound: float | None):
+    def __init__(self, linear: nn.Linear, input_bound: float | None, fast_accum: bool = False):
         super().__init__()
         if input_bound is not None and not input_bound > 0:
             raise ValueError(f"input_bound must be positive, got {input_bound}")
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.out_dtype = linear.weight.dtype
         self.input_bound = None if input_bound is None else float(input_bound)
+        self.fast_accum = bool(fast_accum)
         weight_fp8, weight_scale = per_tensor_fp8(linear.weight)
         device = weight_fp8.device
         self.register_buffer("weight_fp8", weight_fp8)  # (out, in), row-major: .t() is column-major
@@ -134,13 +135,14 @@ class Fp8Linear(nn.Module):
         y = torch._scaled_mm(
             rows, self.weight_fp8.t(), scale_a=self.input_scale if input_scale is None else input_scale,
             scale_b=self.weight_scale, bias=self.bias,
-            out_dtype=self.out_dtype,
+            out_dtype=self.out_dtype, use_fast_accum=self.fast_accum,
         )
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         bound = "scale per prompt pair" if self.input_bound is None else f"|x| <= {self.input_bound:.4g}"
-        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}"
+        accum = ", fast accumulation" if self.fast_accum else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}{accum}"
 
 
 def float8_gemm_missing(device: torch.device) -> str | None:
@@ -184,6 +186,7 @@ def quantize_fp8(
     fuse_geglu: bool = False,
     convs: bool = False,
     attention_outputs: bool = False,
+    fast_accum: bool = False,
 ) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
@@ -195,6 +198,8 @@ def quantize_fp8(
     attention_outputs: the output projections of the attentions that run our kernel (their
     processor's `triton`), which then writes their float8 input (`triton_attention.py`):
     self-attention at the fixed `value_bound`, cross-attention at a scale set per prompt pair.
+    fast_accum: cuBLASLt's float8 GEMMs accumulate in the tensor cores' own precision, without
+    promoting partial sums to float32 (as our Triton float8 kernels do on Hopper by default).
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
@@ -203,6 +208,8 @@ def quantize_fp8(
 
     from sonosteer.engine.fp8_conv import Fp8Conv3x3, fusable as fusable_convs  # noqa: PLC0415 - they build on this module
     from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415
+
+    fp8_linear = functools.partial(Fp8Linear, fast_accum=fast_accum)
 
     def wide(linear: nn.Module) -> bool:
         return isinstance(linear, nn.Linear) and min(linear.in_features, linear.out_features) >= min_features
@@ -216,19 +223,19 @@ def quantize_fp8(
         if block.attn2 is not None:
             attentions.append((block.attn2, block.norm2, ("to_q",)))  # its K/V read the text, not the norm
         for attention, norm, names in attentions:
-            linear = functools.partial(Fp8Linear, input_bound=layer_norm_bound(norm))
+            linear = functools.partial(fp8_linear, input_bound=layer_norm_bound(norm))
             plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
             if attention_outputs and getattr(attention.processor, "triton", False) and wide(attention.to_out[0]):
                 bound = None if attention.is_cross_attention else value_bound(attention, norm)
-                plan.append((attention.to_out, "0", functools.partial(Fp8Linear, input_bound=bound)))
+                plan.append((attention.to_out, "0", functools.partial(fp8_linear, input_bound=bound)))
         geglu, out = block.ff.net[0], block.ff.net[2]
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             input_bound, output_bound = layer_norm_bound(block.norm3), geglu_bound(geglu, block.norm3)
             if fuse_geglu and fusable(geglu):
                 first = (block.ff.net, "0", functools.partial(Fp8Geglu, input_bound=input_bound, output_bound=output_bound))
             else:
-                first = (geglu, "proj", functools.partial(Fp8Linear, input_bound=input_bound))
-            plan += [first, (block.ff.net, "2", functools.partial(Fp8Linear, input_bound=output_bound))]
+                first = (geglu, "proj", functools.partial(fp8_linear, input_bound=input_bound))
+            plan += [first, (block.ff.net, "2", functools.partial(fp8_linear, input_bound=output_bound))]
     if convs:
         plan += [
             (resnet, name, functools.partial(Fp8Conv3x3, norm=norm))

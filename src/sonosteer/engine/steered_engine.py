@@ -160,6 +160,7 @@ class SteeredEngine:
                 fuse_geglu=settings.fuse_geglu and triton_runs,
                 convs=settings.fp8_convs and triton_runs,
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
+                fast_accum=settings.fp8_fast_accum,
             )
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
@@ -179,7 +180,8 @@ class SteeredEngine:
             fused = ", fused GEGLU" if self.fused_geglus else ""
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = ", fp8 convs" if self.fp8_convs else ""
-            mode += f", fp8 linears{fused}{outputs}{convs} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            accum = ", fast accumulation" if settings.fp8_fast_accum else ""
+            mode += f", fp8 linears{fused}{outputs}{convs}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.launch_pdl:
             mode += ", PDL"
         if self.encodes_jpeg:
@@ -205,7 +207,9 @@ class SteeredEngine:
         warnings.warn(f"our Triton attention kernel cannot run here ({reason}): using cuDNN's SDPA", stacklevel=3)
         return "cudnn"
 
-    def _convert_to_float8(self, explicit: bool, fuse_geglu: bool, convs: bool, attention_outputs: bool = False) -> None:
+    def _convert_to_float8(
+        self, explicit: bool, fuse_geglu: bool, convs: bool, attention_outputs: bool = False, fast_accum: bool = False
+    ) -> None:
         """Float8 transformer linears (with fused GEGLUs, float8 attention outputs and projections, and
         float8 resnet convolutions), checked on the model in hand: x0 of the current frame against fp16.
 
@@ -217,7 +221,11 @@ class SteeredEngine:
         with torch.no_grad():
             reference = self.generator.denoise()
         replaced = quantize_fp8(
-            self.generator.unet, fuse_geglu=fuse_geglu, convs=convs, attention_outputs=attention_outputs
+            self.generator.unet,
+            fuse_geglu=fuse_geglu,
+            convs=convs,
+            attention_outputs=attention_outputs,
+            fast_accum=fast_accum,
         )
         if not replaced:
             if explicit:
@@ -237,7 +245,7 @@ class SteeredEngine:
                 "and cuDNN's fp16 convolutions",
                 stacklevel=3,
             )
-            replaced = quantize_fp8(self.generator.unet)
+            replaced = quantize_fp8(self.generator.unet, fast_accum=fast_accum)
             with torch.no_grad():
                 x0 = self.generator.denoise()
         self.float8_x0_error = float((x0 - reference).norm() / reference.norm())
