@@ -137,6 +137,7 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
     # Only linears fed by a layer norm or the GEGLU: self-attention QKV, cross-attention query, feed-forward.
     assert {".".join(n.split(".")[-2:]) for n in converted} == {"attn1.to_qkv", "attn2.to_q", "0.proj", "net.2"}
     assert not any("kv_source" in n or "to_out" in n or "proj_in" in n for n in converted)
+    assert all(m.fast_accum for m in converted.values())  # the default: the tensor cores' own accumulation
     inputs: dict[str, float] = {}
     hooks = [
         m.register_forward_pre_hook(lambda m, args, name=n: inputs.__setitem__(name, float(args[0].abs().max())))
@@ -153,6 +154,27 @@ def test_quantized_engine_converts_the_transformer_linears_and_stays_close(tiny_
         assert all(inputs[n] <= m.input_bound for n, m in converted.items())  # no input ever saturates
     for hook in hooks:
         hook.remove()
+
+
+@pytest.mark.parametrize("fast_accum", [False, True])
+def test_the_accumulation_setting_reaches_every_float8_gemm(tiny_weights, monkeypatch, fast_accum):
+    import sonosteer.engine.steered_engine as steered_engine
+
+    monkeypatch.setattr(
+        steered_engine, "quantize_fp8", lambda unet, **options: quantize_fp8(unet, min_features=32, **options)
+    )
+    engine = SteeredEngine.from_settings(tiny_settings(tiny_weights, quantize="fp8", fp8_fast_accum=fast_accum))
+    scaled_mm, seen = torch._scaled_mm, []
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("use_fast_accum", False))
+        return scaled_mm(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_scaled_mm", recording)
+    with torch.no_grad():
+        engine.generator.denoise()
+    assert len(seen) == sum(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules()) > 0
+    assert set(seen) == {fast_accum}
 
 
 def test_a_unet_without_transformers_converts_nothing_and_explicit_fp8_is_refused_there(tiny_weights):

@@ -78,8 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fp8-fast-accum",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="with float8 on CUDA: cuBLASLt's float8 GEMMs without float32 promotion of partial sums",
+        default=True,
+        help="with float8 on CUDA: cuBLASLt's float8 GEMMs without float32 promotion of partial sums (default on; "
+        "--no-fp8-fast-accum promotes them)",
     )
     parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"

@@ -180,7 +180,7 @@ class SteeredEngine:
             fused = ", fused GEGLU" if self.fused_geglus else ""
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = ", fp8 convs" if self.fp8_convs else ""
-            accum = ", fast accumulation" if settings.fp8_fast_accum else ""
+            accum = ", fast accumulation" if settings.fp8_fast_accum and self._cuda else ""  # a GPU setting
             mode += f", fp8 linears{fused}{outputs}{convs}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.launch_pdl:
             mode += ", PDL"
