@@ -81,9 +81,9 @@ class EngineSettings:
         (7.73 against 7.71 ms) and took x0 to 2.2 % from fp16, past the 2 % that "auto" accepts.
     fp8_fast_accum: with float8 on CUDA, cuBLASLt's float8 GEMMs accumulate in the tensor cores'
         own precision instead of promoting partial sums to float32 (`torch._scaled_mm`'s
-        use_fast_accum), as Triton's float8 dots, so our kernels, do by default on Hopper. On an
-        H200 the frame's graph took 0.15 ms less (6.91 against 7.05 ms) with x0 still 0.5 % from
-        the fp16 reference path; False for float32 promotion (for measuring).
+        use_fast_accum), as our Triton float8 kernels already do (Triton's default on Hopper). On an
+        H200 the frame's graph took 0.15 ms less (6.91 against 7.05 ms), x0 still 0.5 % from the
+        fp16 reference path; False promotes them (for measuring).
     launch_pdl: opt-in, for measuring: our Triton kernels (attention, fused GEGLU) with programmatic
         dependent launch, so each starts while the kernel before it finishes (Hopper and newer). Off by
         default: on an H200 it made the frame's graph 0.3 ms slower (7.27 against 6.97 ms), although
