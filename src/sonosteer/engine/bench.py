@@ -198,6 +198,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         fuse_geglu=args.fuse_geglu,
         fp8_convs=args.fp8_convs,
         fp8_fast_accum=args.fp8_fast_accum,
+        persistent_norms=args.persistent_norms,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         attention_kernel=args.attention_kernel,
@@ -337,7 +338,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
         f"attention={settings.attention} ({engine.attention_kernel} attention), compile_mode={settings.compile_mode}, "
         f"quantize={engine.quantize}, "
-        f"graph_capture={settings.graph_capture}, inductor options={dict(settings.inductor_options) or 'none'}, "
+        f"graph_capture={settings.graph_capture}, persistent_norms={settings.persistent_norms}, inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     if args.profile and cuda:

@@ -83,6 +83,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-fp8-fast-accum promotes them)",
     )
     parser.add_argument(
+        "--persistent-norms",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="CUDA: rows of up to 2048 elements (the 1280-wide layer norms) reduce in one pass (default on; "
+        "--no-persistent-norms keeps inductor's limit of 1024)",
+    )
+    parser.add_argument(
         "--graph-capture", choices=("manual", "trees"), default="manual", help="one torch.cuda.graph, or inductor's trees"
     )
     parser.add_argument(

@@ -62,12 +62,18 @@ def compile_generator(
     if graphed:
         from torch._inductor import list_mode_options  # noqa: PLC0415 - inductor loads only when compiling
 
+        from sonosteer.engine.inductor_choices import cache_key_options, compiling_with_persistent_rows  # noqa: PLC0415
+
         inductor = dict(list_mode_options(settings.compile_mode))
         inductor["triton.cudagraphs"] = settings.graph_capture == "trees"
         check_inductor_options(settings.inductor_options)
+        if settings.persistent_norms:
+            inductor.update(cache_key_options())
         inductor.update(settings.inductor_options)
         options["options"] = inductor
     compiled = torch.compile(generator, **options)
+    if graphed and settings.persistent_norms:
+        compiled = compiling_with_persistent_rows(compiled)
     if graphed and settings.graph_capture == "manual":
         return CapturedGraph(compiled)
     return compiled

@@ -84,6 +84,10 @@ class EngineSettings:
         use_fast_accum), as our Triton float8 kernels already do (Triton's default on Hopper). On an
         H200 the frame's graph took 0.15 ms less (6.91 against 7.05 ms), x0 still 0.5 % from the
         fp16 reference path; False promotes them (for measuring).
+    persistent_norms: with inductor on CUDA, rows of up to 2048 elements (the 1280-wide layer norms)
+        reduce in one pass, where inductor's own limit of 1024 makes them loop over each row twice
+        (`inductor_choices.py`). On an H200 the frame's graph took 0.16 ms less (6.72 against 6.88
+        ms); False keeps inductor's heuristics (for measuring).
     launch_pdl: opt-in, for measuring: our Triton kernels (attention, fused GEGLU) with programmatic
         dependent launch, so each starts while the kernel before it finishes (Hopper and newer). Off by
         default: on an H200 it made the frame's graph 0.3 ms slower (7.27 against 6.97 ms), although
@@ -117,6 +121,7 @@ class EngineSettings:
     fuse_geglu: bool = True
     fp8_convs: bool = False
     fp8_fast_accum: bool = True
+    persistent_norms: bool = True
     launch_pdl: bool = False
     gpu_jpeg: bool | None = None
 
