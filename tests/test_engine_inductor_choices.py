@@ -74,6 +74,49 @@ def test_the_compile_wrapper_installs_the_heuristics_only_while_it_runs():
     assert PersistentRowChoices().uuid().endswith(str(PERSISTENT_ROW_LIMIT))  # inductor's cache key changes with the limit
 
 
+class _RowNorm(torch.nn.Module):
+    """An argument-free generator like the engine's: a layer norm over a buffer of 1280-wide rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("rows", torch.randn(4, 1280))
+
+    def forward(self) -> torch.Tensor:
+        return torch.nn.functional.layer_norm(self.rows, (1280,))
+
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    """What a compile backend registered as "sonosteer_recorder" saw at its last compile: the heuristics in
+    force and the inductor options it was given."""
+    from torch._dynamo.backends.registry import register_backend
+
+    seen: dict = {}
+
+    def recorder(gm, example_inputs, options=None):
+        seen.update(choices=type(V.choices), options=options or {})
+        return gm.forward
+
+    register_backend(name="sonosteer_recorder")(recorder)
+    return seen
+
+
+@pytest.mark.parametrize("persistent_norms", [True, False])
+def test_the_engine_compiles_under_these_heuristics_with_them_in_the_cache_key(recorded, persistent_norms):
+    from sonosteer.engine.compiling import compile_generator
+    from sonosteer.engine.settings import EngineSettings
+
+    recorded.clear()
+    torch._dynamo.reset()
+    settings = EngineSettings(compile_backend="sonosteer_recorder", graph_capture="trees", persistent_norms=persistent_norms)
+    generator = _RowNorm()
+    generate = compile_generator(generator, settings, True, [generator.rows])  # as graphed on CUDA
+    torch.testing.assert_close(generate(), torch.nn.functional.layer_norm(generator.rows, (1280,)))
+    assert (recorded["choices"] is PersistentRowChoices) == persistent_norms
+    assert (recorded["options"].get("inductor_choices_class") is PersistentRowChoices) == persistent_norms
+    assert type(V.choices) is not PersistentRowChoices  # only while compiling
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_1280_wide_layer_norm_compiles_to_one_single_pass_kernel():
@@ -89,8 +132,9 @@ def test_a_1280_wide_layer_norm_compiles_to_one_single_pass_kernel():
     for name, wrap in (("default", lambda f: f), ("ours", compiling_with_persistent_rows)):
         torch._dynamo.reset()
         compiled = torch.compile(add_norm, fullgraph=True, dynamic=False)
-        out, code = run_and_get_code(wrap(lambda: compiled(x, residual)))
+        with torch._inductor.config.patch(fx_graph_cache=False):  # both compile: neither reuses the other's kernels
+            out, code = run_and_get_code(wrap(lambda: compiled(x, residual)))
         torch.testing.assert_close(out, norm(x + residual), atol=2e-3, rtol=2e-3)
         codes[name] = "\n".join(code)
-    assert "triton_red_" in codes["default"] and "triton_per_" not in codes["default"]
-    assert "triton_per_" in codes["ours"] and "triton_red_" not in codes["ours"]
+    assert "triton_red_" in codes["default"] and "triton_per_" not in codes["default"], codes["default"][-3000:]
+    assert "triton_per_" in codes["ours"] and "triton_red_" not in codes["ours"], codes["ours"][-3000:]
