@@ -199,6 +199,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         fp8_convs=args.fp8_convs,
         fp8_fast_accum=args.fp8_fast_accum,
         persistent_norms=args.persistent_norms,
+        conv_gemm=args.conv_gemm,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),
         attention_kernel=args.attention_kernel,
