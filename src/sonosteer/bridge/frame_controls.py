@@ -6,6 +6,7 @@ buffers; a changed feature id (flagged by `feature_dirty`) is the rare, slower p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,12 +100,12 @@ class FrameControls:
                 raise ValueError(
                     f"block {block.short_name}: mask must be {MASK_SIZE}x{MASK_SIZE}, got {bc.mask.shape}"
                 )
-            if not np.isfinite(bc.strength):
+            if not math.isfinite(bc.strength):
                 raise ValueError(f"block {block.short_name}: strength must be finite, got {bc.strength}")
         for name, ref in (("prompt_a", self.prompt_a), ("prompt_b", self.prompt_b)):
             if not isinstance(ref, (str, PromptBlend)):
                 raise ValueError(f"{name} must be a str or PromptBlend, got {type(ref).__name__}")
         if not 0.0 <= self.prompt_blend <= 1.0:
             raise ValueError(f"prompt_blend must be in [0, 1], got {self.prompt_blend}")
-        if not np.isfinite(self.noise_angle_rad):
+        if not math.isfinite(self.noise_angle_rad):
             raise ValueError(f"noise_angle_rad must be finite, got {self.noise_angle_rad}")

@@ -65,7 +65,7 @@ class _BlockState:
     mask_host: np.ndarray
     feature_id: int = -1
     mean_activation: float = 0.0
-    mask: np.ndarray | None = None
+    mask_bytes: bytes | None = None  # the last mask written, as float32 bytes (compared each frame)
 
 
 class SteeredEngine:
@@ -313,9 +313,10 @@ class SteeredEngine:
             if bc.feature_id != state.feature_id:  # rare path: one decoder column, device to device
                 self._select_feature(state, int(bc.feature_id))
             state.scale_host[...] = float(bc.strength) * state.mean_activation
-            if state.mask is None or not np.array_equal(bc.mask, state.mask):
+            mask_bytes = np.ascontiguousarray(bc.mask, dtype=np.float32).tobytes()  # cheaper than array_equal
+            if mask_bytes != state.mask_bytes:
                 state.mask_host[...] = resize_mask(bc.mask, state.grid_hw).numpy()
-                state.mask = np.array(bc.mask, dtype=np.float32, copy=True)
+                state.mask_bytes = mask_bytes
         gen = self.generator
         pair = (controls.prompt_a, controls.prompt_b)
         if pair != self._prompt_pair:
