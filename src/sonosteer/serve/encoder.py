@@ -105,7 +105,12 @@ class JpegEncoder:
             if self._pending is not None:
                 self.replaced += 1
             self._pending = frame
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def wait_until_taken(self, timeout_s: float) -> None:
+        """Block until the encoder has taken the pending frame (or stopped), at most timeout_s."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is None or self._stop, timeout_s)
 
     @property
     def busy(self) -> bool:
@@ -129,6 +134,7 @@ class JpegEncoder:
                     return
                 frame, self._pending = self._pending, None
                 self._encoding = frame
+                self._cond.notify_all()  # a render loop may wait for the pending frame to be taken
             try:
                 t0 = time.perf_counter()
                 jpeg = simplejpeg.encode_jpeg(

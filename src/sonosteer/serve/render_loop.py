@@ -135,6 +135,11 @@ class RenderLoop:
                     continue
                 # Keep the cadence, but never try to catch up a burst after a stall.
                 next_tick = max(next_tick + self.interval_s, now - self.interval_s)
+            elif self.encoder.pending_age_s(now) is not None:
+                # Uncapped: a new frame would only replace the one the encoder has yet to take; waiting
+                # also lets the encoder thread run when the engine holds the GIL (a CPU engine).
+                self.encoder.wait_until_taken(timeout_s=0.01)
+                continue
             if not self._may_render(now):
                 self.skipped += 1
                 if self.interval_s == 0:
