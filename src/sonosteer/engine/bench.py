@@ -339,7 +339,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         f"channels_last={settings.channels_last if settings.channels_last is not None else cuda}, "
         f"attention={settings.attention} ({engine.attention_kernel} attention), compile_mode={settings.compile_mode}, "
         f"quantize={engine.quantize}, "
-        f"graph_capture={settings.graph_capture}, persistent_norms={settings.persistent_norms}, inductor options={dict(settings.inductor_options) or 'none'}, "
+        f"graph_capture={settings.graph_capture}, persistent_norms={settings.persistent_norms}, "
+        f"inductor options={dict(settings.inductor_options) or 'none'}, "
         f"{args.frames} frames after {args.warmup_frames} warm-up; columns: median, p99 (or value, value)"
     )
     if args.profile and cuda:

@@ -10,8 +10,7 @@ Imported only when compiling: it loads inductor.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 from torch._inductor import config as inductor_config
 from torch._inductor.choices import InductorChoices
@@ -50,18 +49,12 @@ def cache_key_options() -> dict[str, object]:
     return {"inductor_choices_class": PersistentRowChoices} if hasattr(inductor_config, "inductor_choices_class") else {}
 
 
-@contextmanager
-def persistent_rows() -> Iterator[None]:
-    """Compiles started inside use PersistentRowChoices (inductor's heuristics are per thread)."""
-    with V.set_choices_handler(PersistentRowChoices()):
-        yield
-
-
 def compiling_with_persistent_rows(fn: Callable[[], T]) -> Callable[[], T]:
-    """`fn` (a torch.compile'd function, compiled at its first calls) called under `persistent_rows`."""
+    """`fn` (a torch.compile'd function, compiled at its first calls) called with PersistentRowChoices as
+    inductor's heuristics; they are per thread, and restored after each call."""
 
     def call() -> T:
-        with persistent_rows():
+        with V.set_choices_handler(PersistentRowChoices()):
             return fn()
 
     return call

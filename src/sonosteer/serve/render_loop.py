@@ -9,6 +9,7 @@ where the pipeline latency (plan start to socket send) and the client's render l
 measured. Backpressure: when the encoder is busy and the frame waiting for it is older than one
 interval, the engine work is skipped for this tick (a repeated frame is better than growing
 latency); the loop also never renders into an engine ring slot the encoder is still reading.
+Uncapped, it waits for the encoder to take the waiting frame instead of rendering one to replace it.
 An engine that encodes its own frames (nvJPEG) hands over JPEG bytes, delivered from this thread;
 uncapped, the next frame is planned and applied while the GPU renders the current one, so host
 work does not add to the frame time.
