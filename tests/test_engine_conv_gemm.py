@@ -13,7 +13,7 @@ from engine_fixtures import control_sequence, tiny_settings
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, GemmConv3x3, convertible, im2col_3x3
+from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, GemmConv3x3, im2col_3x3, plain_3x3
 from sonosteer.engine.steered_engine import SteeredEngine
 
 
@@ -65,10 +65,10 @@ def test_only_inputs_up_to_the_pixel_limit_become_gemms():
 
 
 def test_only_plain_3x3_convolutions_convert():
-    assert convertible(nn.Conv2d(4, 4, 3, padding=1))
+    assert plain_3x3(nn.Conv2d(4, 4, 3, padding=1))
     for conv in (nn.Conv2d(4, 4, 3, padding=1, stride=2), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1, groups=2),
                  nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"), nn.Conv2d(4, 4, 3)):
-        assert not convertible(conv)
+        assert not plain_3x3(conv)
         with pytest.raises(ValueError, match="not a 3x3 convolution with stride 1 and padding 1"):
             GemmConv3x3(conv)
 

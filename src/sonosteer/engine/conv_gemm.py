@@ -30,7 +30,7 @@ def im2col_3x3(x: torch.Tensor) -> torch.Tensor:
     return padded[:, rows, cols, :].reshape(n * h * w, 9 * c)  # (N, H, W, 3, 3, C)
 
 
-def convertible(conv: nn.Module) -> bool:
+def plain_3x3(conv: nn.Module) -> bool:
     """Whether `conv` is a plain 3x3 convolution with stride 1, padding 1, no dilation and no groups."""
     return (
         type(conv) is nn.Conv2d
@@ -49,7 +49,7 @@ class GemmConv3x3(nn.Module):
 
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
-        if not convertible(conv):
+        if not plain_3x3(conv):
             raise ValueError(f"{conv} is not a 3x3 convolution with stride 1 and padding 1")
         self.conv = conv
 
@@ -73,7 +73,7 @@ def convert_resnet_convs(unet: nn.Module) -> int:
     for module in unet.modules():
         if type(module) is ResnetBlock2D:
             for name in ("conv1", "conv2"):
-                if convertible(getattr(module, name)):
+                if plain_3x3(getattr(module, name)):
                     setattr(module, name, GemmConv3x3(getattr(module, name)))
                     count += 1
     return count

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonosteer.engine.conv_gemm import plain_3x3
 from sonosteer.engine.quantize import FP8_MAX, per_tensor_fp8, to_fp8
 
 try:
@@ -175,13 +176,7 @@ def fusable(resnet: nn.Module) -> list[tuple[str, nn.GroupNorm]]:
         if (
             isinstance(norm, nn.GroupNorm)
             and norm.affine
-            and type(conv) is nn.Conv2d
-            and conv.kernel_size == (3, 3)
-            and conv.stride == (1, 1)
-            and conv.padding == (1, 1)
-            and conv.dilation == (1, 1)
-            and conv.groups == 1
-            and conv.padding_mode == "zeros"
+            and plain_3x3(conv)
             and conv.in_channels % CHANNEL_MULTIPLE == 0
         ):
             names.append((conv_name, norm))

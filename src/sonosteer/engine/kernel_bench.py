@@ -26,7 +26,7 @@ from sonosteer.bench_report import append_benchmark
 from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine.bench_options import inductor_option
 from sonosteer.engine.compiling import check_inductor_options
-from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, convertible, im2col_3x3
+from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, im2col_3x3, plain_3x3
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
@@ -239,7 +239,7 @@ def gemm_convs(calls: FrameCalls, unet: nn.Module) -> list[tuple[nn.Conv2d, tupl
 
     resnets = [r for r in unet.modules() if type(r) is ResnetBlock2D]
     ids = {id(r.conv1) for r in resnets} | {id(r.conv2) for r in resnets}
-    return [(m, s) for m, s in calls.convs if id(m) in ids and convertible(m) and s[2] * s[3] <= GEMM_MAX_PIXELS]
+    return [(m, s) for m, s in calls.convs if id(m) in ids and plain_3x3(m) and s[2] * s[3] <= GEMM_MAX_PIXELS]
 
 
 def conv_gemm_rows(calls: FrameCalls, replays: int, unet: nn.Module) -> list[list[object]]:
