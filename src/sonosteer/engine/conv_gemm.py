@@ -57,23 +57,33 @@ class GemmConv3x3(nn.Module):
         n, _, h, w = x.shape
         if h * w > GEMM_MAX_PIXELS:  # static under torch.compile: one branch per shape
             return self.conv(x)
-        weight = self.conv.weight
-        rows = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)  # a view of a channels-last weight
-        cols = im2col_3x3(x)
-        out = cols @ rows.t() if self.conv.bias is None else torch.addmm(self.conv.bias, cols, rows.t())
-        return out.view(n, h, w, -1).permute(0, 3, 1, 2)
+        return conv_as_gemm(im2col_3x3(x), self.conv).view(n, h, w, -1).permute(0, 3, 1, 2)
+
+
+def conv_as_gemm(cols: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """(pixels, Cout): `conv` applied to the im2col matrix `cols` of its input, as one GEMM (with its bias)."""
+    weight = conv.weight
+    rows = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)  # a view of a channels-last weight
+    return cols @ rows.t() if conv.bias is None else torch.addmm(conv.bias, cols, rows.t())
+
+
+def resnet_convs(unet: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(resnet, "conv1" or "conv2") for every plain 3x3 convolution of `unet`'s resnets (diffusers' ResnetBlock2D)."""
+    from diffusers.models.resnet import ResnetBlock2D  # noqa: PLC0415 - engine-only import
+
+    return [
+        (module, name)
+        for module in unet.modules()
+        if type(module) is ResnetBlock2D
+        for name in ("conv1", "conv2")
+        if plain_3x3(getattr(module, name))
+    ]
 
 
 def convert_resnet_convs(unet: nn.Module) -> int:
-    """Wrap every resnet's conv1 and conv2 of `unet` (diffusers' ResnetBlock2D) in GemmConv3x3 in place;
-    returns how many. Which ones run as GEMMs is decided per call by their input size."""
-    from diffusers.models.resnet import ResnetBlock2D  # noqa: PLC0415 - engine-only import
-
-    count = 0
-    for module in unet.modules():
-        if type(module) is ResnetBlock2D:
-            for name in ("conv1", "conv2"):
-                if plain_3x3(getattr(module, name)):
-                    setattr(module, name, GemmConv3x3(getattr(module, name)))
-                    count += 1
-    return count
+    """Wrap every resnet convolution of `unet` (`resnet_convs`) in GemmConv3x3 in place; returns how many.
+    Which ones run as GEMMs is decided per call by their input size."""
+    convs = resnet_convs(unet)
+    for resnet, name in convs:
+        setattr(resnet, name, GemmConv3x3(getattr(resnet, name)))
+    return len(convs)

@@ -26,7 +26,7 @@ from sonosteer.bench_report import append_benchmark
 from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine.bench_options import inductor_option
 from sonosteer.engine.compiling import check_inductor_options
-from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, im2col_3x3, plain_3x3
+from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, conv_as_gemm, im2col_3x3, resnet_convs
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
@@ -235,11 +235,8 @@ def conv_rows(calls: FrameCalls, replays: int, decoder: nn.Module) -> list[list[
 
 def gemm_convs(calls: FrameCalls, unet: nn.Module) -> list[tuple[nn.Conv2d, tuple[int, ...]]]:
     """The frame's calls of the resnet convolutions that `conv_gemm` runs as GEMMs (small enough inputs)."""
-    from diffusers.models.resnet import ResnetBlock2D  # noqa: PLC0415 - engine-only import
-
-    resnets = [r for r in unet.modules() if type(r) is ResnetBlock2D]
-    ids = {id(r.conv1) for r in resnets} | {id(r.conv2) for r in resnets}
-    return [(m, s) for m, s in calls.convs if id(m) in ids and plain_3x3(m) and s[2] * s[3] <= GEMM_MAX_PIXELS]
+    ids = {id(getattr(resnet, name)) for resnet, name in resnet_convs(unet)}
+    return [(m, s) for m, s in calls.convs if id(m) in ids and s[2] * s[3] <= GEMM_MAX_PIXELS]
 
 
 def conv_gemm_rows(calls: FrameCalls, replays: int, unet: nn.Module) -> list[list[object]]:
@@ -249,13 +246,8 @@ def conv_gemm_rows(calls: FrameCalls, replays: int, unet: nn.Module) -> list[lis
     convs, gemms = [], []
     for module, shape in group:
         x = torch.randn(shape, device=module.weight.device, dtype=module.weight.dtype).to(memory_format=torch.channels_last)
-        cols = im2col_3x3(x)
-        rows = module.weight.permute(0, 2, 3, 1).reshape(module.out_channels, -1)
         convs.append(lambda m=module, x=x: m(x))
-        if module.bias is None:
-            gemms.append(lambda c=cols, w=rows: c @ w.t())
-        else:
-            gemms.append(lambda m=module, c=cols, w=rows: torch.addmm(m.bias, c, w.t()))
+        gemms.append(lambda m=module, c=im2col_3x3(x): conv_as_gemm(c, m))
     label = f"UNet resnet convs up to {GEMM_MAX_PIXELS} px ({len(group)} calls)"
     return [
         [f"{label}: cuDNN", f"{_graph_ms(convs, replays):.3f}", "ms"],
