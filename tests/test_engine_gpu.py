@@ -1,7 +1,8 @@
 """On a CUDA GPU: the compiled CUDA-graph engine (inductor; one torch.cuda.graph by default, inductor's
 graph trees as the alternative) matches eager within fp16 tolerance after in-place updates of strength,
 mask, feature, prompt blend, noise angle, prompts and seeds; frames handed out survive the next
-replays; nvJPEG frames decode to the rendered frame; the fp8 mode compiles to what it computes eagerly.
+replays; nvJPEG frames decode to the rendered frame; the fp8 mode compiles to what it computes eagerly;
+the captured kernels launched one by one (for profiling) compute the replayed frame.
 Run with `python -m pytest -m gpu tests/test_engine_gpu.py`."""
 
 from __future__ import annotations
@@ -104,3 +105,14 @@ def test_frames_handed_out_survive_replays(engines):
         graph.apply(c)
         graph.render()
     assert np.array_equal(first, kept)
+
+
+def test_kernels_launched_one_by_one_compute_the_captured_frame(engines):
+    """The profiler's path (the captured function called directly) renders what the CUDA graph replays."""
+    graph, _ = engines
+    graph.apply(control_sequence()[3])
+    replayed = graph._replay().float()  # uint8 RGB
+    launched = graph.launch_kernels().float()
+    assert replayed.shape == launched.shape
+    assert (replayed - launched).abs().max().item() <= 1, "launched kernels differ from the CUDA graph"
+    assert replayed.std().item() > 1  # a real frame, not an empty buffer

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engine_fixtures import control_sequence, tiny_settings
 from torch import nn
 
-from sonosteer.engine.kernel_bench import conv_key, gemm_convs, linear_key, record_frame
+from sonosteer.engine.kernel_bench import conv_key, linear_key, record_frame
 from sonosteer.engine.steered_engine import SteeredEngine
 
 
@@ -38,11 +38,6 @@ def test_one_frame_records_every_per_frame_call_once(tiny_weights):
     assert fused_qkv and all(linear_key(m, s)[0] == s[0] * s[1] for m, s in fused_qkv)  # M = batch x tokens
     first_conv, shape = calls.convs[0]
     assert conv_key(first_conv, shape) == (1, 4, first_conv.out_channels, 8, 8, 3, 1)  # conv_in on the latent
-
-    # At 64 px every resnet input is at most 8x8: all their 3x3 convolutions, and nothing else, are GEMM candidates.
-    resnets = [m for m in generator.unet.modules() if type(m).__name__ == "ResnetBlock2D"]
-    expected_gemms = [c for r in resnets for c in (r.conv1, r.conv2)]
-    assert sorted(id(m) for m, _ in gemm_convs(calls, generator.unet)) == sorted(map(id, expected_gemms))
 
 
 def test_kernel_names_are_categorised_by_who_made_them():

@@ -83,12 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-fp8-fast-accum promotes them)",
     )
     parser.add_argument(
-        "--conv-gemm",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="the resnets' 3x3 convolutions at up to 32x32 px as im2col + GEMM (opt-in, for measuring)",
-    )
-    parser.add_argument(
         "--persistent-norms",
         action=argparse.BooleanOptionalAction,
         default=True,

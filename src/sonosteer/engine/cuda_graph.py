@@ -32,6 +32,11 @@ class CapturedGraph:
     def captured(self) -> bool:
         return self._graph is not None
 
+    @property
+    def fn(self) -> Callable[[], torch.Tensor]:
+        """The function captured: called directly, it launches the graph's kernels one by one (for profiling)."""
+        return self._fn
+
     def _capture(self) -> None:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonosteer.engine.conv_gemm import plain_3x3
 from sonosteer.engine.quantize import FP8_MAX, per_tensor_fp8, to_fp8
 
 try:
@@ -158,6 +157,19 @@ def conv3x3_fp8(
 @conv3x3_fp8.register_fake
 def _conv3x3_fp8_fake(x, weight, bias, gemm_scale, split, out_dtype):
     return _output(x, weight.shape[0], split, out_dtype if split == 1 else torch.float32)
+
+
+def plain_3x3(conv: nn.Module) -> bool:
+    """Whether `conv` is a plain 3x3 convolution with stride 1, padding 1, no dilation and no groups."""
+    return (
+        type(conv) is nn.Conv2d
+        and conv.kernel_size == (3, 3)
+        and conv.stride == (1, 1)
+        and conv.padding == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
 
 
 def fusable(resnet: nn.Module) -> list[tuple[str, nn.GroupNorm]]:

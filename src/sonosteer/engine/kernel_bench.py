@@ -26,7 +26,6 @@ from sonosteer.bench_report import append_benchmark
 from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine.bench_options import inductor_option
 from sonosteer.engine.compiling import check_inductor_options
-from sonosteer.engine.conv_gemm import GEMM_MAX_PIXELS, conv_as_gemm, im2col_3x3, resnet_convs
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.devices import resolve_device, resolve_dtype
 from sonosteer.engine.fused_decoder import ConvReLU, FusedTinyBlock
@@ -233,28 +232,6 @@ def conv_rows(calls: FrameCalls, replays: int, decoder: nn.Module) -> list[list[
     return rows
 
 
-def gemm_convs(calls: FrameCalls, unet: nn.Module) -> list[tuple[nn.Conv2d, tuple[int, ...]]]:
-    """The frame's calls of the resnet convolutions that `conv_gemm` runs as GEMMs (small enough inputs)."""
-    ids = {id(getattr(resnet, name)) for resnet, name in resnet_convs(unet)}
-    return [(m, s) for m, s in calls.convs if id(m) in ids and s[2] * s[3] <= GEMM_MAX_PIXELS]
-
-
-def conv_gemm_rows(calls: FrameCalls, replays: int, unet: nn.Module) -> list[list[object]]:
-    """Those convolutions in cuDNN against cuBLAS's GEMMs alone, their im2col matrices prepared outside the
-    replay (the share the frame pays if inductor writes them from the group norm's kernel)."""
-    group = gemm_convs(calls, unet)
-    convs, gemms = [], []
-    for module, shape in group:
-        x = torch.randn(shape, device=module.weight.device, dtype=module.weight.dtype).to(memory_format=torch.channels_last)
-        convs.append(lambda m=module, x=x: m(x))
-        gemms.append(lambda m=module, c=im2col_3x3(x): conv_as_gemm(c, m))
-    label = f"UNet resnet convs up to {GEMM_MAX_PIXELS} px ({len(group)} calls)"
-    return [
-        [f"{label}: cuDNN", f"{_graph_ms(convs, replays):.3f}", "ms"],
-        [f"{label}: GEMM alone (im2col prepared)", f"{_graph_ms(gemms, replays):.3f}", "ms"],
-    ]
-
-
 def attention_rows(calls: FrameCalls, replays: int, device: torch.device, dtype: torch.dtype) -> list[list[object]]:
     """The frame's SDPA calls with each back-end forced (cuDNN, flash, memory-efficient) and as inductor's
     flex attention kernel, per shape and in all."""
@@ -362,7 +339,6 @@ def run(args: argparse.Namespace) -> list[list[object]]:
             rows += gemm_rows(calls, args.gemm_backends.lower().split(","), args.replays)
         if "conv" in families:
             rows += conv_rows(calls, args.replays, engine.generator.decoder)
-            rows += conv_gemm_rows(calls, args.replays, engine.generator.unet)
         if "attention" in families:
             rows += attention_rows(calls, args.replays, device, dtype)
     if "decoder" in families:

@@ -84,10 +84,6 @@ class EngineSettings:
         use_fast_accum), as our Triton float8 kernels already do (Triton's default on Hopper). On an
         H200 the frame's graph took 0.15 ms less (6.91 against 7.05 ms), x0 still 0.5 % from the
         fp16 reference path; False promotes them (for measuring).
-    conv_gemm: opt-in, for measuring: on the fast path, the resnets' 3x3 convolutions on inputs of at
-        most 32x32 px as one GEMM over an im2col matrix that inductor can write from the group norm's
-        kernel (`conv_gemm.py`). Per shape on an H200, cuBLAS's GEMM beat cuDNN's convolution by 5-8 us
-        a call at those sizes; not yet measured in the frame (prediction: -0.07 to -0.1 ms).
     persistent_norms: with inductor on CUDA, rows of up to 2048 elements (the 1280-wide layer norms)
         reduce in one pass, where inductor's own limit of 1024 makes them loop over each row twice
         (`inductor_choices.py`). On an H200 the frame's graph took 0.16 ms less (6.72 against 6.88
@@ -125,7 +121,6 @@ class EngineSettings:
     fuse_geglu: bool = True
     fp8_convs: bool = False
     fp8_fast_accum: bool = True
-    conv_gemm: bool = False
     persistent_norms: bool = True
     launch_pdl: bool = False
     gpu_jpeg: bool | None = None

@@ -23,7 +23,7 @@ from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
 from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
 from sonosteer.engine.compiling import compile_generator, compile_plan
-from sonosteer.engine.conv_gemm import convert_resnet_convs
+from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.errors import EngineError
 from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
@@ -163,7 +163,6 @@ class SteeredEngine:
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
                 fast_accum=settings.fp8_fast_accum,
             )
-        self.conv_gemms = convert_resnet_convs(parts.unet) if settings.conv_gemm and settings.attention == "fast" else 0
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
         self._generate = (
@@ -184,8 +183,6 @@ class SteeredEngine:
             convs = ", fp8 convs" if self.fp8_convs else ""
             accum = ", fast accumulation" if settings.fp8_fast_accum and self._cuda else ""  # a GPU setting
             mode += f", fp8 linears{fused}{outputs}{convs}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
-        if self.conv_gemms:
-            mode += ", conv GEMMs"
         if self.launch_pdl:
             mode += ", PDL"
         if self.encodes_jpeg:
@@ -437,6 +434,13 @@ class SteeredEngine:
             render=(time.perf_counter() - self._launch_s) * 1e3,
         )
         return jpeg
+
+    def launch_kernels(self) -> torch.Tensor:
+        """One frame's generator, its compiled kernels launched one by one instead of replayed as a CUDA graph
+        (what a profiler can attribute per kernel); the plain generator when not captured by hand."""
+        generate = self._generate.fn if isinstance(self._generate, CapturedGraph) else self._generate
+        with torch.no_grad():
+            return generate()
 
     def _replay(self) -> torch.Tensor:
         if self._graphed and self.settings.graph_capture == "trees":
