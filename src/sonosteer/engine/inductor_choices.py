@@ -3,7 +3,7 @@
 Inductor compiles a row reduction as a persistent kernel (the row held in registers, read once)
 only up to 1024 elements; wider rows loop over the row twice, once for the statistics and once to
 normalise. SDXL's 180 layer norms a frame over 1280-wide rows of 256 tokens are latency-bound, and
-in one pass they took the frame's graph from 6.88 to 6.72 ms on an H200 (docs/engine-performance.md).
+in one pass they took the frame's graph from 6.86 to 6.70 ms on an H200 (docs/engine-performance.md).
 
 Imported only when compiling: it loads inductor.
 """

@@ -86,7 +86,7 @@ class EngineSettings:
         fp16 reference path; False promotes them (for measuring).
     persistent_norms: with inductor on CUDA, rows of up to 2048 elements (the 1280-wide layer norms)
         reduce in one pass, where inductor's own limit of 1024 makes them loop over each row twice
-        (`inductor_choices.py`). On an H200 the frame's graph took 0.16 ms less (6.72 against 6.88
+        (`inductor_choices.py`). On an H200 the frame's graph took 0.165 ms less (6.70 against 6.86
         ms); False keeps inductor's heuristics (for measuring).
     launch_pdl: opt-in, for measuring: our Triton kernels (attention, fused GEGLU) with programmatic
         dependent launch, so each starts while the kernel before it finishes (Hopper and newer). Off by
