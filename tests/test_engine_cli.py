@@ -65,3 +65,11 @@ def test_bench_engine_with_real_weights_reports_their_error_against_the_referenc
     assert 0.0 <= x0_error < 1e-3 and frame_mad < 0.5
     refused = run_sonosteer("bench", "engine", "--real-weights", "--tiny", "--output", str(report), timeout=120)
     assert refused.returncode != 0 and "leave it out with --real-weights" in refused.stderr
+
+
+def test_bench_engine_refuses_counts_below_one_before_building_anything(tmp_path):
+    for option, value in (("--frames", "0"), ("--profile-top", "-3"), ("--frames", "ten")):
+        out = run_sonosteer("bench", "engine", "--tiny", option, value, "--output", str(tmp_path / "B.md"), timeout=120)
+        assert out.returncode == 2, out.stderr  # argparse's usage error
+        assert f"argument {option}" in out.stderr and ("at least 1" in out.stderr or "whole number" in out.stderr)
+        assert not (tmp_path / "B.md").exists()

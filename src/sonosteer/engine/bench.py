@@ -345,11 +345,11 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     if args.profile and cuda:
         stage("profiling one frame's kernels")
         if settings.graph_capture == "manual":  # the captured kernels, launched one by one
-            categories, kernel_ms, kernels, top = kernel_breakdown(engine.launch_kernels)
+            categories, kernel_ms, kernels, top = kernel_breakdown(engine.launch_kernels, top=args.profile_top)
         else:  # graph trees replay inside the compiled call: profile a plain compile (default inductor options)
             torch._dynamo.reset()
             plain = torch.compile(engine.generator, fullgraph=True, dynamic=False)
-            categories, kernel_ms, kernels, top = kernel_breakdown(lambda: plain())
+            categories, kernel_ms, kernels, top = kernel_breakdown(lambda: plain(), top=args.profile_top)
         rows.append(["kernel time per frame (profiled, no CUDA graph) / kernels per frame", kernel_ms, kernels, ""])
         rows += [[f"  {name} (ms, kernels)", ms, n, ""] for name, ms, n in categories]
         rows += [[f"  top kernel: `{name}` (ms, kernels)", ms, n, ""] for name, ms, n in top]

@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 
 
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
 def inductor_option(text: str) -> tuple[str, bool | int | float | str]:
     """'name=value' -> (name, value) with true/false, integers and decimals converted."""
     name, sep, raw = text.partition("=")
@@ -32,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ones: the error against the reference path is then the trained model's",
     )
     add_weights_arguments(parser)
-    parser.add_argument("--frames", type=int, default=200, help="timed frames per measure (default 200)")
+    parser.add_argument("--frames", type=positive_int, default=200, help="timed frames per measure (default 200)")
     parser.add_argument("--warmup-frames", type=int, default=5, help="untimed frames before each measure")
     parser.add_argument("--size", type=int, default=512, help="frame side in px, a multiple of 64 (default 512)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -113,5 +124,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also measure offline throughput at these batch sizes, comma separated (e.g. 2,4; each compiles once)",
     )
     parser.add_argument("--profile", action="store_true", help="CUDA: add a kernel-time breakdown by category")
+    parser.add_argument(
+        "--profile-top", type=positive_int, default=15, help="with --profile: list this many kernels by time (default 15)"
+    )
     parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")
