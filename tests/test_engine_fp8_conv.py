@@ -10,11 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from diffusers.models.resnet import ResnetBlock2D
+from engine_fixtures import tiny_settings
 from test_engine_fused_geglu import needs_float8_gpu
 from torch import nn
 
-from sonosteer.engine.fp8_conv import SPLIT_ROWS, Fp8Conv3x3, conv3x3_fp8, fusable
-from sonosteer.engine.quantize import FP8_MAX, quantize_fp8, restore, to_fp8
+from sonosteer.engine.fp8_conv import SPLIT_ROWS, Fp8Conv3x3, conv3x3_fp8, fusable, run_recording_conv_pixels
+from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, quantize_fp8, restore, to_fp8
+from sonosteer.engine.steered_engine import SteeredEngine
 
 
 def _operands(batch=2, channels=64, out_channels=96, height=6, width=5, seed=0, device="cpu"):
@@ -156,3 +158,93 @@ def test_compiled_resnet_with_the_kernel_matches_it_eagerly():
             compiled_error = float((compiled - exact).norm() / exact.norm())
             print(f"{height}x{height}: float8 error against fp16: eager {eager_error:.4f}, compiled {compiled_error:.4f}")
             assert 0.0 < eager_error < 0.05 and compiled_error < 1.5 * eager_error + 1e-3
+
+
+@needs_float8_gpu
+def test_compiled_resnet_runs_no_layout_copy_before_the_kernel():
+    resnet = _resnet(640, 640, seed=5).half().cuda().to(memory_format=torch.channels_last)
+    temb = torch.randn(1, 32, device="cuda", dtype=torch.float16)
+    x = torch.randn(1, 640, 16, 16, device="cuda", dtype=torch.float16).contiguous(memory_format=torch.channels_last)
+    replaced = quantize_fp8(resnet, convs=True)
+    try:
+        with torch.no_grad():
+            compiled = torch.compile(resnet, fullgraph=True)
+            compiled(x, temb)
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
+                compiled(x, temb)
+                torch.cuda.synchronize()
+    finally:
+        restore(replaced)
+        torch._dynamo.reset()
+    kernels = [event.name for event in profile.events() if event.device_type == torch.autograd.DeviceType.CUDA]
+    assert sum("_conv3x3_fp8_kernel" in name for name in kernels) == 2
+    # The input's channels-last layout comes from the kernel that casts it (an ATen copy inside the op
+    # was one more kernel per convolution, 0.28 ms a frame on an H200).
+    assert not [name for name in kernels if "at::native" in name], kernels
+
+
+def test_recorded_pixels_are_each_convolutions_input_size():
+    model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.Conv2d(8, 4, 3, padding=1))
+    x = torch.randn(2, 8, 8, 6)
+    result, pixels = run_recording_conv_pixels(model, lambda: model(x))
+    assert pixels == {id(model[0]): 48, id(model[1]): 48, id(model[2]): 12}  # per image: 8x6, then 4x3 after stride 2
+    assert torch.equal(result, model(x))  # the hooks left the outputs alone
+    assert all(not conv._forward_pre_hooks for conv in model)  # and are gone
+
+
+def test_a_predicate_chooses_which_convolutions_become_float8():
+    model = nn.ModuleList([_resnet(64, 64, seed=6), _resnet(64, 128, seed=7)])
+    chosen = {id(model[0].conv2), id(model[1].conv1)}
+    replaced = quantize_fp8(model, convs=lambda conv: id(conv) in chosen)
+    kinds = [type(r.conv1).__name__ + "/" + type(r.conv2).__name__ for r in model]
+    assert kinds == ["Conv2d/Fp8Conv3x3", "Fp8Conv3x3/Conv2d"]
+    restore(replaced)
+    assert not any(isinstance(m, Fp8Conv3x3) for m in model.modules())
+
+
+def _float8_engine(tiny_weights, monkeypatch, plant=None, **settings):
+    """The tiny engine built as on a float8 GPU with Triton (CPU arithmetic), float8 linears down to 32
+    features; `plant(unet, chosen)` adds convolution replacements of its own to the plan."""
+    import sonosteer.engine.steered_engine as steered_engine
+
+    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False):
+        replaced = quantize_fp8(unet, min_features=32)
+        return replaced + (plant(unet, convs) if convs else [])
+
+    monkeypatch.setattr(steered_engine, "resolve_quantize", lambda *args: "fp8")
+    monkeypatch.setattr(steered_engine, "triton_missing", lambda device: None)
+    monkeypatch.setattr(steered_engine, "quantize_fp8", quantize)
+    return SteeredEngine.from_settings(tiny_settings(tiny_weights, fp8_convs=True, **settings))
+
+
+def test_the_engine_converts_the_convolutions_up_to_the_pixel_limit(tiny_weights, monkeypatch):
+    admitted = []
+
+    def plant(unet, chosen):
+        admitted.extend(conv for conv in unet.modules() if isinstance(conv, nn.Conv2d) and chosen(conv))
+        return []
+
+    # 128 px frames: a 16x16 latent, then 8x8 and 4x4; a limit of 16 pixels admits the 4x4 level alone,
+    # the convolutions of its resnets (an upsampler's sees 8x8 after upsampling).
+    unet = _float8_engine(tiny_weights, monkeypatch, plant, fp8_conv_max_pixels=16).generator.unet
+    lowest = [*unet.down_blocks[-1].resnets, *unet.mid_block.resnets, *unet.up_blocks[0].resnets]
+    expected = {id(conv) for resnet in lowest for conv in resnet.modules() if isinstance(conv, nn.Conv2d)}
+    assert {id(conv) for conv in admitted} == expected and len(expected) >= 12
+
+
+def test_auto_puts_the_float8_convolutions_back_first_when_they_move_x0_too_far(tiny_weights, monkeypatch):
+    def plant(unet, chosen):
+        resnet = next(m for m in unet.modules() if isinstance(m, ResnetBlock2D) and chosen(m.conv2))
+        converted = Fp8Conv3x3(resnet.conv2, resnet.norm2)
+        converted.weight_scale *= 30.0  # a convolution whose float8 output is far off
+        original, resnet.conv2 = resnet.conv2, converted
+        return [(resnet, "conv2", original)]
+
+    with pytest.warns(UserWarning, match="float8 convolutions moved x0"):
+        engine = _float8_engine(tiny_weights, monkeypatch, plant, quantize="auto", fp8_conv_max_pixels=None)
+    unet = engine.generator.unet
+    assert engine.quantize == "fp8" and engine.fp8_convs == 0 and "fp8 convs" not in engine.label
+    assert not any(isinstance(m, Fp8Conv3x3) for m in unet.modules())
+    assert any(isinstance(m, Fp8Linear) for m in unet.modules())  # the float8 linears stay
+    assert 0.0 < engine.float8_x0_error < 0.02  # measured again without the convolutions
+    assert engine.render().shape == (128, 128, 3)

@@ -197,6 +197,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         quantize=args.quantize,
         fuse_geglu=args.fuse_geglu,
         fp8_convs=args.fp8_convs,
+        fp8_conv_max_pixels=args.fp8_conv_max_pixels,
         fp8_fast_accum=args.fp8_fast_accum,
         persistent_norms=args.persistent_norms,
         graph_capture=args.graph_capture,

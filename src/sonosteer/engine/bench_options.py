@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sonosteer.engine.settings import EngineSettings
+
 
 def positive_int(text: str) -> int:
     """An integer of at least 1 (argparse type)."""
@@ -83,8 +85,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fp8-convs",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="with float8 on CUDA: the resnets' 3x3 convolutions as float8 Triton kernels (opt-in: no faster "
-        "in the frame, and x0 past 2 %% from fp16 on random weights)",
+        help="with float8 on CUDA: the resnets' 3x3 convolutions as float8 Triton kernels (opt-in: no measurable gain "
+        "in the frame; x0 0.9 %% from fp16 at the default --fp8-conv-max-pixels, 2.1 %% with all)",
+    )
+    parser.add_argument(
+        "--fp8-conv-max-pixels",
+        type=lambda text: None if text == "all" else positive_int(text),
+        default=EngineSettings.fp8_conv_max_pixels,
+        metavar="PIXELS",
+        help="with --fp8-convs: only the convolutions whose input has at most this many pixels per image "
+        f"(default {EngineSettings.fp8_conv_max_pixels}: the 32x32 and 16x16 latents of a 512 px frame; 'all' for every one)",
     )
     parser.add_argument(
         "--fp8-fast-accum",

@@ -6,10 +6,11 @@ cast fuses into the kernel that makes it. PyTorch reaches no float8 convolution,
 GEMM over (pixel) x (tap, input channel) whose A tiles are gathered from the channels-last input
 tap by tap, the zero padding a load mask; both scales and the bias are applied in its epilogue.
 On an H100 the frame's 34 resnet convolutions, replayed alone, took 0.60 ms against cuDNN's 1.02
-in fp16. In the whole frame it saved nothing (H200: graph 7.73 ms against 7.71 without it) and took
-x0 to 2.2 % from fp16, so it is opt-in (`EngineSettings.fp8_convs`, `bench engine --fp8-convs`).
-That error is float8's rounding of the convolutions' operands, not the GPU's arithmetic: the op's
-exact float32 arithmetic on CPU gives 2.1 % for the convolutions alone (0.4 % for the linears).
+in fp16. All 34 take x0 to 2.1 % from fp16 (float8's rounding of their operands, measured with the
+op's exact float32 arithmetic on CPU), the 24 at the 32x32 and 16x16 latents to 0.9 %: those are
+what `EngineSettings.fp8_conv_max_pixels` chooses by default. In the frame those 24 saved 0.09 ms
+of kernel time on an H200 but nothing measurable in the graph, so the kernel is opt-in
+(`EngineSettings.fp8_convs`, `bench engine --fp8-convs`).
 
 Below SPLIT_ROWS output pixels (the 32x32 and 16x16 levels) a tile has too few programs to fill
 the GPU, so the nine taps are split over three programs that each write a float32 partial sum;
@@ -21,6 +22,7 @@ On CPU (and where Triton is missing) the op runs as the same arithmetic in torch
 from __future__ import annotations
 
 import math
+from typing import Callable, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,7 @@ SPLIT_ROWS = 1024
 SPLITS = 3
 SILU_NEGATIVE_MAX = 0.2785
 """Largest |silu(x)| for x < 0 (0.27846 at x = -1.2785)."""
+T = TypeVar("T")
 
 
 def _configs() -> list:
@@ -159,6 +162,23 @@ def _conv3x3_fp8_fake(x, weight, bias, gemm_scale, split, out_dtype):
     return _output(x, weight.shape[0], split, out_dtype if split == 1 else torch.float32)
 
 
+def run_recording_conv_pixels(model: nn.Module, run: Callable[[], T]) -> tuple[T, dict[int, int]]:
+    """run()'s result, and the input pixels per image (height x width) of each of `model`'s convolutions
+    that it called, by module id."""
+    pixels: dict[int, int] = {}
+
+    def record(conv: nn.Module, args: tuple) -> None:  # a pre-hook that returned a value would replace the input
+        pixels.setdefault(id(conv), args[0].shape[-2] * args[0].shape[-1])
+
+    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        result = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return result, pixels
+
+
 def plain_3x3(conv: nn.Module) -> bool:
     """Whether `conv` is a plain 3x3 convolution with stride 1, padding 1, no dilation and no groups."""
     return (
@@ -223,7 +243,10 @@ class Fp8Conv3x3(nn.Module):
         batch, _, height, width = x.shape
         input_scale = self.input_bound(height, width) / FP8_MAX
         split = SPLITS if batch * height * width <= SPLIT_ROWS else 1
-        y = conv3x3_fp8(to_fp8(x, input_scale), self.weight_fp8, self.bias, input_scale * self.weight_scale, split, self.out_dtype)
+        # Channels-last here, outside the op, so that the kernel making the input writes that layout:
+        # the op's own copy was an extra kernel per convolution (0.28 ms a frame on an H200).
+        x8 = to_fp8(x, input_scale).contiguous(memory_format=torch.channels_last)
+        y = conv3x3_fp8(x8, self.weight_fp8, self.bias, input_scale * self.weight_scale, split, self.out_dtype)
         return y if split == 1 else y.sum(0).to(self.out_dtype)  # the sum fuses into the next kernel
 
     def extra_repr(self) -> str:

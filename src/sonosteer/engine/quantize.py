@@ -184,7 +184,7 @@ def quantize_fp8(
     unet: nn.Module,
     min_features: int = MIN_FEATURES,
     fuse_geglu: bool = False,
-    convs: bool = False,
+    convs: bool | Callable[[nn.Conv2d], bool] = False,
     attention_outputs: bool = False,
     fast_accum: bool = False,
 ) -> list[Replacement]:
@@ -194,7 +194,8 @@ def quantize_fp8(
 
     fuse_geglu: the feed-forward's first linear and its GEGLU become one `Fp8Geglu` kernel that
     writes the second linear's float8 input (where the widths fit its tiling).
-    convs: the resnets' 3x3 convolutions after a group norm and SiLU become `Fp8Conv3x3` kernels.
+    convs: the resnets' 3x3 convolutions after a group norm and SiLU become `Fp8Conv3x3` kernels
+        (all of them, or those for which this predicate of the convolution is true).
     attention_outputs: the output projections of the attentions that run our kernel (their
     processor's `triton`), which then writes their float8 input (`triton_attention.py`):
     self-attention at the fixed `value_bound`, cross-attention at a scale set per prompt pair.
@@ -237,10 +238,12 @@ def quantize_fp8(
                 first = (geglu, "proj", functools.partial(fp8_linear, input_bound=input_bound))
             plan += [first, (block.ff.net, "2", functools.partial(fp8_linear, input_bound=output_bound))]
     if convs:
+        chosen = convs if callable(convs) else (lambda conv: True)
         plan += [
             (resnet, name, functools.partial(Fp8Conv3x3, norm=norm))
             for resnet in unet.modules()
             for name, norm in fusable_convs(resnet)
+            if chosen(getattr(resnet, name))
         ]
     replaced = []
     for parent, name, convert in plan:

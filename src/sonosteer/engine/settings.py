@@ -75,10 +75,16 @@ class EngineSettings:
     fuse_geglu: with float8 on CUDA, the feed-forward's first linear and its GEGLU as one Triton
         kernel that writes the second linear's float8 input (`fused_geglu.py`); False keeps
         cuBLASLt's GEMM and inductor's GEGLU kernel (for measuring).
-    fp8_convs: opt-in, for measuring: with float8 on CUDA, the resnets' 3x3 convolutions in float8
-        as one Triton kernel each, their input bounded by the group norm before them (`fp8_conv.py`).
-        Off by default: on an H200 it was no faster than cuDNN's fp16 convolutions in the frame
-        (7.73 against 7.71 ms) and took x0 to 2.2 % from fp16, past the 2 % that "auto" accepts.
+    fp8_convs: opt-in, for measuring: with float8 on CUDA, the resnets' 3x3 convolutions whose input
+        has at most fp8_conv_max_pixels pixels per image in float8, as one Triton kernel each, their
+        input bounded by the group norm before them (`fp8_conv.py`). Off by default: on an H200 the
+        24 convolutions of the 32x32 and 16x16 latents saved 0.09 ms of kernel time but nothing
+        measurable in the frame (two pairs of processes: -0.15 and +0.22 ms), and took x0 from 0.5
+        to 0.9 % from the fp16 reference path. Under quantize="auto" convolutions that move x0 past
+        2 % go back to fp16 before the linears do.
+    fp8_conv_max_pixels: with fp8_convs, the largest input (height x width, per image) of a
+        float8 convolution; None for all. 1024 takes the 32x32 and 16x16 latents of a 512 px frame:
+        x0 0.9 % from fp16 where all 34 convolutions give 2.1 % (exact arithmetic on the CPU).
     fp8_fast_accum: with float8 on CUDA, cuBLASLt's float8 GEMMs accumulate in the tensor cores'
         own precision instead of promoting partial sums to float32 (`torch._scaled_mm`'s
         use_fast_accum), as our Triton float8 kernels already do (Triton's default on Hopper). On an
@@ -120,6 +126,7 @@ class EngineSettings:
     quantize: str = "auto"
     fuse_geglu: bool = True
     fp8_convs: bool = False
+    fp8_conv_max_pixels: int | None = 1024
     fp8_fast_accum: bool = True
     persistent_norms: bool = True
     launch_pdl: bool = False
@@ -140,6 +147,8 @@ class EngineSettings:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.fp8_conv_max_pixels is not None and self.fp8_conv_max_pixels < 1:
+            raise ValueError(f"fp8_conv_max_pixels must be at least 1 (or None for all), got {self.fp8_conv_max_pixels}")
         if self.ring_size < 2:
             raise ValueError(f"ring_size must be at least 2 (one frame out, one being written), got {self.ring_size}")
         if self.prompt_cache_size < 2 or self.noise_cache_size < 2:

@@ -10,6 +10,7 @@ that only the JPEG bytes cross to the host and the next frame can be applied whi
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sonosteer.engine.fast_attention import install_fast_attention
 from sonosteer.engine.frame_ring import FrameRing
 from sonosteer.engine.frame_upload import FrameUpload
 from sonosteer.engine.fused_decoder import fuse_decoder_epilogues
-from sonosteer.engine.fp8_conv import Fp8Conv3x3
+from sonosteer.engine.fp8_conv import Fp8Conv3x3, run_recording_conv_pixels
 from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.generator import OneStepGenerator, one_step_schedule
 from sonosteer.engine import gpu_jpeg, triton_attention
@@ -162,6 +163,7 @@ class SteeredEngine:
                 convs=settings.fp8_convs and triton_runs,
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
                 fast_accum=settings.fp8_fast_accum,
+                conv_max_pixels=settings.fp8_conv_max_pixels,
             )
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
@@ -180,7 +182,7 @@ class SteeredEngine:
         if self.quantize == "fp8":  # then _convert_to_float8 has measured the error
             fused = ", fused GEGLU" if self.fused_geglus else ""
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
-            convs = ", fp8 convs" if self.fp8_convs else ""
+            convs = f", fp8 convs ({self.fp8_convs})" if self.fp8_convs else ""
             accum = ", fast accumulation" if settings.fp8_fast_accum and self._cuda else ""  # a GPU setting
             mode += f", fp8 linears{fused}{outputs}{convs}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.launch_pdl:
@@ -209,22 +211,31 @@ class SteeredEngine:
         return "cudnn"
 
     def _convert_to_float8(
-        self, explicit: bool, fuse_geglu: bool, convs: bool, attention_outputs: bool = False, fast_accum: bool = False
+        self,
+        explicit: bool,
+        fuse_geglu: bool,
+        convs: bool,
+        attention_outputs: bool = False,
+        fast_accum: bool = False,
+        conv_max_pixels: int | None = None,
     ) -> None:
         """Float8 transformer linears (with fused GEGLUs, float8 attention outputs and projections, and
-        float8 resnet convolutions), checked on the model in hand: x0 of the current frame against fp16.
+        float8 resnet convolutions at up to conv_max_pixels input pixels per image, all if None),
+        checked on the model in hand: x0 of the current frame against fp16.
 
-        Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 modules back (with a
-        warning); quantize="fp8" keeps float8 and reports the error in the label. Our Triton kernels,
-        if they fail to build or run here (Triton without a C compiler, say), give way, with a
-        warning, to cuBLASLt's float8 GEMMs, inductor's GEGLU and cuDNN's convolutions.
+        Under quantize="auto" an error beyond FLOAT8_X0_TOLERANCE puts the fp16 convolutions back,
+        then, if still beyond, every fp16 module (with a warning); quantize="fp8" keeps float8 and
+        reports the error in the label. Our Triton kernels, if they fail to build or run here (Triton
+        without a C compiler, say), give way, with a warning, to cuBLASLt's float8 GEMMs, inductor's
+        GEGLU and cuDNN's convolutions.
         """
         with torch.no_grad():
-            reference = self.generator.denoise()
+            reference, pixels = run_recording_conv_pixels(self.generator.unet, self.generator.denoise)
+        limit = math.inf if conv_max_pixels is None else conv_max_pixels
         replaced = quantize_fp8(
             self.generator.unet,
             fuse_geglu=fuse_geglu,
-            convs=convs,
+            convs=convs and (lambda conv: pixels.get(id(conv), math.inf) <= limit),
             attention_outputs=attention_outputs,
             fast_accum=fast_accum,
         )
@@ -250,6 +261,17 @@ class SteeredEngine:
             with torch.no_grad():
                 x0 = self.generator.denoise()
         self.float8_x0_error = float((x0 - reference).norm() / reference.norm())
+        conv_replacements = [r for r in replaced if isinstance(getattr(r[0], r[1]), Fp8Conv3x3)]
+        if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit and conv_replacements:
+            restore(conv_replacements)  # the convolutions' operands round the most: fp16 convolutions first
+            replaced = [r for r in replaced if r not in conv_replacements]
+            warnings.warn(
+                f"float8 convolutions moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
+                f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): keeping them in fp16",
+                stacklevel=3,
+            )
+            with torch.no_grad():
+                self.float8_x0_error = float((self.generator.denoise() - reference).norm() / reference.norm())
         modules = list(self.generator.unet.modules())
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
