@@ -73,3 +73,43 @@ def test_bench_engine_refuses_counts_below_one_before_building_anything(tmp_path
         assert out.returncode == 2, out.stderr  # argparse's usage error
         assert f"argument {option}" in out.stderr and ("at least 1" in out.stderr or "whole number" in out.stderr)
         assert not (tmp_path / "B.md").exists()
+
+
+def _rows(text: str) -> dict[str, tuple[float, float]]:
+    """measure -> (median, p99) of a benchmark table."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) == 4 and cells[0] not in ("measure", "---"):
+            rows[cells[0]] = (float(cells[1]), float(cells[2]))
+    return rows
+
+
+def test_bench_versus_times_two_engines_alternately_and_pairs_their_frames(tmp_path):
+    report = tmp_path / "V.md"
+    args = ("bench", "engine", "--tiny", "--size", "128", "--frames", "6", "--warmup-frames", "1", "--output", str(report))
+    same = run_sonosteer(*args, "--versus=--quantize auto", timeout=300)  # the default again: an A/A comparison
+    assert same.returncode == 0, same.stderr
+    rows = _rows(report.read_text())
+    assert rows["x0 relative difference of B from A (eager)"] == (0.0, 0.0)  # same seed, same settings
+    for measure in ("generator", "frame"):
+        low, high = rows[f"B - A, {measure}: 95 % bootstrap interval of that median (low, high)"]
+        assert low <= rows[f"B - A, {measure}: median of the per-round differences"][0] <= high
+    for name in ("A", "B"):
+        assert 0 < rows[f"{name}: generator"][0] <= rows[f"{name}: frame (apply + render)"][0]
+    report.unlink()
+    bf16 = run_sonosteer(*args, "--versus=--dtype bfloat16", timeout=300)
+    assert bf16.returncode == 0, bf16.stderr
+    text = report.read_text()
+    assert "A: SDXL-Turbo, eager, float32 on CPU" in text and "B = A + `--dtype bfloat16`: SDXL-Turbo, eager, bfloat16" in text
+    assert 1e-3 < _rows(text)["x0 relative difference of B from A (eager)"][0] < 0.5  # bfloat16 keeps 8 mantissa bits
+
+
+def test_bench_versus_refuses_options_that_change_the_frame_before_building(tmp_path):
+    out = run_sonosteer(
+        "bench", "engine", "--tiny", "--versus=--size 256 --fp8-convs", "--output", str(tmp_path / "V.md"), timeout=120
+    )
+    assert out.returncode == 2 and "may not change --size" in out.stderr
+    assert "building" not in out.stderr and not (tmp_path / "V.md").exists()
+    bad = run_sonosteer("bench", "engine", "--tiny", "--versus=--no-such-option", "--output", str(tmp_path / "V.md"), timeout=120)
+    assert bad.returncode == 2 and "--no-such-option" in bad.stderr

@@ -91,7 +91,7 @@ def random_parts(tiny: bool, device: torch.device, dtype: torch.dtype) -> Engine
     )
 
 
-def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
+def percentiles(samples_ms: list[float]) -> tuple[float, float]:
     return float(np.median(samples_ms)), float(np.percentile(samples_ms, 99))
 
 
@@ -105,7 +105,7 @@ def _timed(step: Callable[[], None], frames: int, sync: Callable[[], None]) -> l
     return times
 
 
-def _controls_for(frame: int, base: FrameControls) -> FrameControls:
+def controls_for(frame: int, base: FrameControls) -> FrameControls:
     """A bridge-like frame: strengths move every frame, features stay (the common, cheap path)."""
     for i, bc in enumerate(base.blocks):
         bc.strength = 2.0 + math.sin(0.1 * frame + i)
@@ -115,7 +115,7 @@ def _controls_for(frame: int, base: FrameControls) -> FrameControls:
     return base
 
 
-def _parts(args: argparse.Namespace, settings: EngineSettings, device: torch.device, dtype: torch.dtype) -> EngineParts:
+def bench_parts(args: argparse.Namespace, settings: EngineSettings, device: torch.device, dtype: torch.dtype) -> EngineParts:
     """The engine's parts: the weights named in `settings` with --real-weights, else random ones from seed 0."""
     if args.real_weights:
         return load_parts(resolve_weights(settings), device, dtype, settings.prompt_cache_size)
@@ -131,7 +131,7 @@ def _reference_output(
         args, height=args.size, width=args.size, device=str(device), compile=False, attention="reference",
         quantize="none", channels_last=args.channels_last,
     )
-    engine = SteeredEngine(_parts(args, settings, device, dtype), settings)
+    engine = SteeredEngine(bench_parts(args, settings, device, dtype), settings)
     engine.apply(controls)
     with torch.no_grad():
         x0 = engine.generator.denoise().clone()
@@ -157,7 +157,7 @@ def _batch_rows(
     sync()
     compile_s = time.perf_counter() - start
     with torch.no_grad():
-        per_call = _percentiles(_timed(lambda: generate(), max(10, args.frames // batch), sync))
+        per_call = percentiles(_timed(lambda: generate(), max(10, args.frames // batch), sync))
     return [
         [f"batch {batch}: warm-up (compile + CUDA graph capture when compiled)", compile_s, compile_s, "s"],
         [f"batch {batch}: generator call ({batch} frames)", *per_call, "ms"],
@@ -165,7 +165,7 @@ def _batch_rows(
     ]
 
 
-def _stage_printer() -> Callable[[str], None]:
+def stage_printer() -> Callable[[str], None]:
     """A function that prints a stage of the benchmark with the seconds since the first call, on
     stderr: the table comes at the end, and a first compile takes minutes."""
     start = time.perf_counter()
@@ -176,15 +176,10 @@ def _stage_printer() -> Callable[[str], None]:
     return stage
 
 
-def run(args: argparse.Namespace) -> list[list[object]]:
-    """Run the benchmark described by parsed `args`; returns the table rows (also printed and appended)."""
-    device = resolve_device(args.device)
-    dtype = resolve_dtype(args.dtype, device)
-    cuda = device.type == "cuda"
-    compile_ = (not args.no_compile) if cuda else bool(args.compile)
-    if args.real_weights and args.tiny:
-        raise SystemExit("--tiny builds a random tiny model: leave it out with --real-weights")
-    settings = settings_from_args(
+def engine_settings(args: argparse.Namespace, device: torch.device) -> EngineSettings:
+    """The engine settings that the benchmark's options describe, on `device`."""
+    compile_ = (not args.no_compile) if device.type == "cuda" else bool(args.compile)
+    return settings_from_args(
         args,
         height=args.size,
         width=args.size,
@@ -205,17 +200,43 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         attention_kernel=args.attention_kernel,
         launch_pdl=args.pdl,
     )
-    check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-    stage = _stage_printer()
-    stage("loading the weights" if args.real_weights else "building the model with random weights")
-    build_start = time.perf_counter()
-    parts = _parts(args, settings, device, dtype)
-    build_s = time.perf_counter() - build_start
+
+
+def bench_controls(parts: EngineParts) -> FrameControls:
+    """The benchmark's frame: two prompts and seeds, one feature per block (strengths move per frame)."""
     controls = FrameControls(prompt_a="a", prompt_b="b", seed_a=1, seed_b=2)
     for i, (block, bc) in enumerate(zip(BLOCKS, controls.blocks)):
         bc.feature_id = (100 + 7 * i) % parts.saes[block.short_name].directions.shape[0]
-    check = copy.deepcopy(_controls_for(123, controls))  # _controls_for mutates `controls` in place
+    return controls
+
+
+def check_controls(controls: FrameControls) -> FrameControls:
+    """The frame that errors are measured on (a copy: `controls_for` changes its argument in place)."""
+    return copy.deepcopy(controls_for(123, copy.deepcopy(controls)))
+
+
+def run(args: argparse.Namespace) -> list[list[object]]:
+    """Run the benchmark described by parsed `args`; returns the table rows (also printed and appended)."""
+    if args.real_weights and args.tiny:
+        raise SystemExit("--tiny builds a random tiny model: leave it out with --real-weights")
+    if args.versus is not None:
+        from sonosteer.engine.bench_versus import run_versus  # noqa: PLC0415 - it builds on this module
+
+        return run_versus(args)
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    cuda = device.type == "cuda"
+    settings = engine_settings(args, device)
+    compile_ = bool(settings.compile)
+    check_inductor_options(settings.inductor_options)  # before minutes of building and compiling
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    stage = stage_printer()
+    stage("loading the weights" if args.real_weights else "building the model with random weights")
+    build_start = time.perf_counter()
+    parts = bench_parts(args, settings, device, dtype)
+    build_s = time.perf_counter() - build_start
+    controls = bench_controls(parts)
+    check = check_controls(controls)
     reference = None
     if args.compare_reference:
         stage("rendering the reference frame (diffusers attention, fp16, eager)")
@@ -241,7 +262,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
     rows: list[list[object]] = []
 
     def eager_frame() -> None:
-        engine.apply(_controls_for(next(frame_no), controls))
+        engine.apply(controls_for(next(frame_no), controls))
         with torch.no_grad():
             host.copy_(engine.generator(), non_blocking=True)
 
@@ -252,12 +273,12 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         for _ in range(args.warmup_frames):
             eager_frame()
         sync()
-        rows.append(["eager frame (apply + generate + copy)", *_percentiles(_timed(eager_frame, args.frames, sync)), "ms"])
+        rows.append(["eager frame (apply + generate + copy)", *percentiles(_timed(eager_frame, args.frames, sync)), "ms"])
         with torch.no_grad():
             unet_ms = _timed(lambda: engine.generator.denoise(), args.frames, sync)
             decode_ms = _timed(lambda: engine.generator.decode(x0), args.frames, sync)
-        rows.append(["eager UNet (prompt blend, noise, UNet, Euler step)", *_percentiles(unet_ms), "ms"])
-        rows.append(["eager TAESD decode + uint8", *_percentiles(decode_ms), "ms"])
+        rows.append(["eager UNet (prompt blend, noise, UNet, Euler step)", *percentiles(unet_ms), "ms"])
+        rows.append(["eager TAESD decode + uint8", *percentiles(decode_ms), "ms"])
 
     if compile_:
         stage("compiling" + (" and capturing the CUDA graph (minutes on a first start, cached on disk)" if cuda else ""))
@@ -269,7 +290,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         apply_ms, gpu_ms, d2h_ms = [], [], []
 
         def compiled_frame() -> None:
-            engine.apply(_controls_for(next(frame_no), controls))
+            engine.apply(controls_for(next(frame_no), controls))
             engine.render()
             apply_ms.append(engine.last_timings_ms["apply"])
             gpu_ms.append(engine.last_timings_ms["gpu"])
@@ -279,21 +300,21 @@ def run(args: argparse.Namespace) -> list[list[object]]:
             compiled_frame()
         for samples in (apply_ms, gpu_ms, d2h_ms):
             samples.clear()
-        rows.append(["compiled frame (apply + render)", *_percentiles(_timed(compiled_frame, args.frames, sync)), "ms"])
-        rows.append(["  apply() on the host", *_percentiles(apply_ms), "ms"])
-        rows.append(["  generator graph on the GPU", *_percentiles(gpu_ms), "ms"])
-        rows.append(["  device-to-host copy (pinned)", *_percentiles(d2h_ms), "ms"])
+        rows.append(["compiled frame (apply + render)", *percentiles(_timed(compiled_frame, args.frames, sync)), "ms"])
+        rows.append(["  apply() on the host", *percentiles(apply_ms), "ms"])
+        rows.append(["  generator graph on the GPU", *percentiles(gpu_ms), "ms"])
+        rows.append(["  device-to-host copy (pinned)", *percentiles(d2h_ms), "ms"])
         if engine.encodes_jpeg:
             jpeg_ms, sizes = [], []
 
             def jpeg_frame() -> None:
-                engine.apply(_controls_for(next(frame_no), controls))
+                engine.apply(controls_for(next(frame_no), controls))
                 sizes.append(len(engine.render_jpeg(85)))
                 jpeg_ms.append(engine.last_timings_ms["jpeg"])
 
-            frame_ms = _percentiles(_timed(jpeg_frame, args.frames, sync))
+            frame_ms = percentiles(_timed(jpeg_frame, args.frames, sync))
             rows.append(["compiled frame as JPEG (apply + render_jpeg, nvJPEG q85)", *frame_ms, "ms"])
-            rows.append(["  nvJPEG encode + JPEG bytes to host", *_percentiles(jpeg_ms), "ms"])
+            rows.append(["  nvJPEG encode + JPEG bytes to host", *percentiles(jpeg_ms), "ms"])
             rows.append(["  JPEG size", float(np.median(sizes)) / 1e3, float(np.percentile(sizes, 99)) / 1e3, "kB"])
         if cuda and args.backend == "inductor":
             decode = torch.compile(engine.generator.decode, fullgraph=True, dynamic=False, mode="reduce-overhead")
@@ -305,9 +326,9 @@ def run(args: argparse.Namespace) -> list[list[object]]:
 
             for _ in range(3):
                 compiled_decode()
-            dec = _percentiles(_timed(compiled_decode, args.frames, sync))
+            dec = percentiles(_timed(compiled_decode, args.frames, sync))
             rows.append(["  compiled decode alone (UNet part = graph - decode)", *dec, "ms"])
-        engine.apply(_controls_for(args.frames + 10**6, controls))
+        engine.apply(controls_for(args.frames + 10**6, controls))
         compiled = engine.render().astype(np.int16)
         with torch.no_grad():
             eager = engine.generator().cpu().numpy().astype(np.int16)
@@ -315,8 +336,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         rows.append(["compiled vs eager frame, max / mean abs diff", float(diff.max()), float(diff.mean()), "uint8"])
 
     else:
-        apply_ms = _timed(lambda: engine.apply(_controls_for(next(frame_no), controls)), args.frames, sync)
-        rows.append(["apply() on the host", *_percentiles(apply_ms), "ms"])
+        apply_ms = _timed(lambda: engine.apply(controls_for(next(frame_no), controls)), args.frames, sync)
+        rows.append(["apply() on the host", *percentiles(apply_ms), "ms"])
     for batch in (int(b) for b in str(args.batch_sizes).split(",") if b.strip()):
         stage(f"batch {batch}: compiling and timing")
         rows += _batch_rows(engine, settings, batch, args, sync)

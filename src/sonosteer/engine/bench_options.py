@@ -137,5 +137,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile-top", type=positive_int, default=15, help="with --profile: list this many kernels by time (default 15)"
     )
+    parser.add_argument(
+        "--versus",
+        metavar="OPTIONS",
+        help='compare two variants in this process: build a second engine with these options on top of the others '
+        '(e.g. --versus="--fp8-convs") and time their frames alternately; reports the paired difference with a '
+        "bootstrap interval, free of the spread between processes",
+    )
     parser.add_argument("--skip-eager", action="store_true", help="skip the eager measures (saves GPU time)")
     parser.add_argument("--output", default="BENCHMARKS.md", help="file the table is appended to")
