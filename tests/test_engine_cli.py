@@ -67,9 +67,13 @@ def test_bench_engine_with_real_weights_reports_their_error_against_the_referenc
     assert refused.returncode != 0 and "leave it out with --real-weights" in refused.stderr
 
 
-def test_bench_engine_refuses_counts_below_one_before_building_anything(tmp_path):
-    for option, value in (("--frames", "0"), ("--profile-top", "-3"), ("--frames", "ten")):
-        out = run_sonosteer("bench", "engine", "--tiny", option, value, "--output", str(tmp_path / "B.md"), timeout=120)
+def test_benches_refuse_counts_below_one_before_running_anything(tmp_path):
+    cases = (
+        ("engine", "--frames", "0"), ("engine", "--profile-top", "-3"), ("engine", "--frames", "ten"),
+        ("kernels", "--replays", "0"), ("bridge", "--frames", "-1"),
+    )
+    for bench, option, value in cases:
+        out = run_sonosteer("bench", bench, option, value, "--output", str(tmp_path / "B.md"), timeout=120)
         assert out.returncode == 2, out.stderr  # argparse's usage error
         assert f"argument {option}" in out.stderr and ("at least 1" in out.stderr or "whole number" in out.stderr)
         assert not (tmp_path / "B.md").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sonosteer.cli_types import positive_int
+
 
 def _bench(args: argparse.Namespace) -> int:
     from sonosteer.bridge.bench import TARGET_US, run_bench
@@ -54,7 +56,7 @@ def register(commands, bench) -> None:
     p.set_defaults(func=_preview)
 
     p = bench.add_parser("bridge", help="microseconds per FramePlanner.plan(t), all blocks and axes active, one core")
-    p.add_argument("--frames", type=int, default=20000, help="plan(t) calls per measurement (default 20000)")
+    p.add_argument("--frames", type=positive_int, default=20000, help="plan(t) calls per measurement (default 20000)")
     p.add_argument(
         "--bundle", type=Path, default=None, help="an analysis bundle folder (default: a synthetic 5-minute track)"
     )

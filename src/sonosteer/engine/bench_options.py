@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from sonosteer.cli_types import positive_int
 from sonosteer.engine.settings import EngineSettings
-
-
-def positive_int(text: str) -> int:
-    """An integer of at least 1 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
 
 
 def inductor_option(text: str) -> tuple[str, bool | int | float | str]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
+from sonosteer.cli_types import positive_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny architecture instead of full size")
     parser.add_argument("--size", type=int, default=512, help="frame side in px (default 512)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--replays", type=int, default=50, help="graph replays per measure (default 50)")
+    parser.add_argument("--replays", type=positive_int, default=50, help="graph replays per measure (default 50)")
     parser.add_argument("--families", default="gemm,conv,attention,decoder", help="which call families to replay")
     parser.add_argument(
         "--gemm-backends",
