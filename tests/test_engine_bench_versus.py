@@ -22,11 +22,11 @@ def test_median_interval_covers_the_true_median_and_narrows_with_more_samples():
 def test_variant_options_go_on_top_of_the_others_and_leave_them_alone():
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--frames", "7", "--inductor", "a=1", "--versus", "--fp8-convs --inductor b=2"])
+    args = parser.parse_args(["--frames", "7", "--inductor", "a=1", "--versus", "--no-fp8-convs --inductor b=2"])
     variant = variant_args(args)
-    assert variant.fp8_convs and variant.frames == 7 and variant.inductor == [("a", 1), ("b", 2)]
-    assert not args.fp8_convs and args.inductor == [("a", 1)]  # A keeps its own options
-    assert variant.versus is None and args.versus == "--fp8-convs --inductor b=2"
+    assert not variant.fp8_convs and variant.frames == 7 and variant.inductor == [("a", 1), ("b", 2)]
+    assert args.fp8_convs and args.inductor == [("a", 1)]  # A keeps its own options
+    assert variant.versus is None and args.versus == "--no-fp8-convs --inductor b=2"
 
 
 @pytest.mark.parametrize("options", ["--tiny", "--size 256", "--real-weights"])

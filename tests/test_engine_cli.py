@@ -111,7 +111,7 @@ def test_bench_versus_times_two_engines_alternately_and_pairs_their_frames(tmp_p
 
 def test_bench_versus_refuses_options_that_change_the_frame_before_building(tmp_path):
     out = run_sonosteer(
-        "bench", "engine", "--tiny", "--versus=--size 256 --fp8-convs", "--output", str(tmp_path / "V.md"), timeout=120
+        "bench", "engine", "--tiny", "--versus=--size 256 --no-fp8-convs", "--output", str(tmp_path / "V.md"), timeout=120
     )
     assert out.returncode == 2 and "may not change --size" in out.stderr
     assert "building" not in out.stderr and not (tmp_path / "V.md").exists()

@@ -74,9 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fp8-convs",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="with float8 on CUDA: the resnets' 3x3 convolutions as float8 Triton kernels (opt-in: no measurable gain "
-        "in the frame; x0 0.9 %% from fp16 at the default --fp8-conv-max-pixels, 2.1 %% with all)",
+        default=True,
+        help="with float8 on CUDA: the resnets' 3x3 convolutions up to --fp8-conv-max-pixels as float8 Triton kernels "
+        "(default on: 0.14 ms faster a frame on an H200, x0 1.2 %% from fp16 where all convolutions give 2.1 %%)",
     )
     parser.add_argument(
         "--fp8-conv-max-pixels",

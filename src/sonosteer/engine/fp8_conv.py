@@ -8,9 +8,9 @@ tap by tap, the zero padding a load mask; both scales and the bias are applied i
 On an H100 the frame's 34 resnet convolutions, replayed alone, took 0.60 ms against cuDNN's 1.02
 in fp16. All 34 take x0 to 2.1 % from fp16 (float8's rounding of their operands, measured with the
 op's exact float32 arithmetic on CPU), the 24 at the 32x32 and 16x16 latents to 0.9 %: those are
-what `EngineSettings.fp8_conv_max_pixels` chooses by default. In the frame those 24 saved 0.09 ms
-of kernel time on an H200 but nothing measurable in the graph, so the kernel is opt-in
-(`EngineSettings.fp8_convs`, `bench engine --fp8-convs`).
+what `EngineSettings.fp8_conv_max_pixels` chooses by default. In the frame those 24 took 0.14 ms
+off an H200's graph, measured against cuDNN in one process (`EngineSettings.fp8_convs`, on by
+default; `bench engine --no-fp8-convs`).
 
 Below SPLIT_ROWS output pixels (the 32x32 and 16x16 levels) a tile has too few programs to fill
 the GPU, so the nine taps are split over three programs that each write a float32 partial sum;

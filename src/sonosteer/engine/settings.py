@@ -75,13 +75,13 @@ class EngineSettings:
     fuse_geglu: with float8 on CUDA, the feed-forward's first linear and its GEGLU as one Triton
         kernel that writes the second linear's float8 input (`fused_geglu.py`); False keeps
         cuBLASLt's GEMM and inductor's GEGLU kernel (for measuring).
-    fp8_convs: opt-in, for measuring: with float8 on CUDA, the resnets' 3x3 convolutions whose input
-        has at most fp8_conv_max_pixels pixels per image in float8, as one Triton kernel each, their
-        input bounded by the group norm before them (`fp8_conv.py`). Off by default: on an H200 the
-        24 convolutions of the 32x32 and 16x16 latents saved 0.09 ms of kernel time but nothing
-        measurable in the frame (two pairs of processes: -0.15 and +0.22 ms), and took x0 from 0.5
-        to 0.9 % from the fp16 reference path. Under quantize="auto" convolutions that move x0 past
-        2 % go back to fp16 before the linears do.
+    fp8_convs: with float8 on CUDA, the resnets' 3x3 convolutions whose input has at most
+        fp8_conv_max_pixels pixels per image in float8, as one Triton kernel each, their input
+        bounded by the group norm before them (`fp8_conv.py`). On an H200 the 24 convolutions of the
+        32x32 and 16x16 latents took the frame 0.14 ms faster, measured in one process (6.60 against
+        6.74 ms for the graph, 95 % interval -0.142 to -0.139 ms), x0 1.2 % from the fp16 reference
+        path instead of 0.8 %. Under quantize="auto" convolutions that move x0 past 2 % go back to
+        fp16 before the linears do; False keeps cuDNN's fp16 convolutions.
     fp8_conv_max_pixels: with fp8_convs, the largest input (height x width, per image) of a
         float8 convolution; None for all. 1024 takes the 32x32 and 16x16 latents of a 512 px frame:
         x0 0.9 % from fp16 where all 34 convolutions give 2.1 % (exact arithmetic on the CPU).
@@ -125,7 +125,7 @@ class EngineSettings:
     graph_capture: str = "manual"
     quantize: str = "auto"
     fuse_geglu: bool = True
-    fp8_convs: bool = False
+    fp8_convs: bool = True
     fp8_conv_max_pixels: int | None = 1024
     fp8_fast_accum: bool = True
     persistent_norms: bool = True
