@@ -207,7 +207,7 @@ def _float8_engine(tiny_weights, monkeypatch, plant=None, **settings):
     features; `plant(unet, chosen)` adds convolution replacements of its own to the plan."""
     import sonosteer.engine.steered_engine as steered_engine
 
-    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False):
+    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False, tma=False):
         replaced = quantize_fp8(unet, min_features=32)
         return replaced + (plant(unet, convs) if convs else [])
 

@@ -100,7 +100,7 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
     calls: list[bool] = []
 
-    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False):  # too narrow to fuse: plant a failure
+    def quantize(unet, fuse_geglu=False, convs=False, attention_outputs=False, fast_accum=False, tma=False):  # too narrow to fuse: plant a failure
         calls.append((fuse_geglu, convs, attention_outputs))
         replaced = quantize_fp8(unet, min_features=32)
         if fuse_geglu:
@@ -125,10 +125,10 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
 @needs_float8_gpu
 @pytest.mark.parametrize(("rows", "width", "inner"), [(256, 1280, 5120), (1024, 640, 2560), (200, 1280, 5120)])
-@pytest.mark.parametrize("pdl", [False, True])
-def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner, pdl):
-    if pdl and torch.cuda.get_device_capability() < (9, 0):
-        pytest.skip("programmatic dependent launch needs Hopper or newer")
+@pytest.mark.parametrize(("pdl", "tma"), [(False, False), (True, False), (False, True), (True, True)])
+def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner, pdl, tma):
+    if (pdl or tma) and torch.cuda.get_device_capability() < (9, 0):
+        pytest.skip("programmatic dependent launch and TMA need Hopper or newer")
     generator = torch.Generator(device="cuda").manual_seed(rows)
     x = to_fp8(torch.randn(rows, width, device="cuda", generator=generator) * 2.0, 8.0 / FP8_MAX)
     weight = to_fp8(torch.randn(2 * inner, width, device="cuda", generator=generator) * 0.03, 0.15 / FP8_MAX)
@@ -136,8 +136,11 @@ def test_triton_kernel_computes_the_ops_arithmetic(rows, width, inner, pdl):
     gemm_scale, out_scale = 8.0 / FP8_MAX * 0.15 / FP8_MAX, 3.0 / FP8_MAX
     poison = torch.full((rows, inner), float("nan"), device="cuda").to(torch.float8_e4m3fn)
     del poison  # the caching allocator hands its NaN-filled block to the op's output: unwritten elements show
-    out = geglu_fp8(x, weight, bias, gemm_scale, out_scale, pdl)
+    out = geglu_fp8(x, weight, bias, gemm_scale, out_scale, pdl, tma)
     expected = geglu_fp8(x.cpu(), weight.cpu(), bias.cpu(), gemm_scale, out_scale)
+    if tma:  # the pointer kernel's arithmetic: the same bits but where its autotuning chose another K tiling
+        pointer = geglu_fp8(x, weight, bias, gemm_scale, out_scale).float()
+        assert (out.float() == pointer).float().mean() > 0.995
     assert not out.float().isnan().any()
     # Summation order differs from the CPU's: an element may round to the neighbouring float8 value.
     same = (out.cpu().float() == expected.float()).float().mean()

@@ -194,6 +194,7 @@ def engine_settings(args: argparse.Namespace, device: torch.device) -> EngineSet
         fp8_convs=args.fp8_convs,
         fp8_conv_max_pixels=args.fp8_conv_max_pixels,
         fp8_fast_accum=args.fp8_fast_accum,
+        tma_gemms=args.tma_gemms,
         persistent_norms=args.persistent_norms,
         graph_capture=args.graph_capture,
         inductor_options=tuple(args.inductor),

@@ -94,6 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-fp8-fast-accum promotes them)",
     )
     parser.add_argument(
+        "--tma-gemms",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with float8 on Hopper+: the float8 linears of up to 1280 inputs as our Triton GEMM with TMA loads, "
+        "and the fused GEGLU with TMA loads (default on; --no-tma-gemms keeps cuBLASLt and pointer loads)",
+    )
+    parser.add_argument(
         "--persistent-norms",
         action=argparse.BooleanOptionalAction,
         default=True,

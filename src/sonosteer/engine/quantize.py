@@ -31,6 +31,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from sonosteer.engine.tma_linear import linear_fp8_tma, tma_fits
+
 FP8 = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8).max)  # 448
 MIN_FEATURES = 640
@@ -104,10 +106,11 @@ class Fp8Linear(nn.Module):
     Inputs beyond `input_bound` saturate (they cannot occur where `quantize_fp8` installs it). A
     float8 input is taken as already divided by input_bound / 448 (the fused GEGLU's output).
     input_bound None: the input always arrives in float8 with its scale (`forward(x, input_scale)`),
-    set per prompt pair (the cross-attention output projections).
+    set per prompt pair (the cross-attention output projections). tma: the GEMM is our Triton kernel
+    with TMA loads (`tma_linear.py`, Hopper and newer) instead of cuBLASLt's.
     """
 
-    def __init__(self, linear: nn.Linear, input_bound: float | None, fast_accum: bool = False):
+    def __init__(self, linear: nn.Linear, input_bound: float | None, fast_accum: bool = False, tma: bool = False):
         super().__init__()
         if input_bound is not None and not input_bound > 0:
             raise ValueError(f"input_bound must be positive, got {input_bound}")
@@ -115,6 +118,9 @@ class Fp8Linear(nn.Module):
         self.out_dtype = linear.weight.dtype
         self.input_bound = None if input_bound is None else float(input_bound)
         self.fast_accum = bool(fast_accum)
+        if tma and not tma_fits(self.in_features):
+            raise ValueError(f"the TMA GEMM takes up to 1280 input features, a multiple of 16; got {self.in_features}")
+        self.tma = bool(tma)
         weight_fp8, weight_scale = per_tensor_fp8(linear.weight)
         device = weight_fp8.device
         self.register_buffer("weight_fp8", weight_fp8)  # (out, in), row-major: .t() is column-major
@@ -132,17 +138,20 @@ class Fp8Linear(nn.Module):
             raise ValueError("this float8 linear takes float8 input with its scale: forward(x, input_scale)")
         if rows.dtype != FP8:
             rows = to_fp8(rows, self.input_bound / FP8_MAX if input_scale is None else input_scale)  # fuses into x's producer
-        y = torch._scaled_mm(
-            rows, self.weight_fp8.t(), scale_a=self.input_scale if input_scale is None else input_scale,
-            scale_b=self.weight_scale, bias=self.bias,
-            out_dtype=self.out_dtype, use_fast_accum=self.fast_accum,
-        )
+        scale_a = self.input_scale if input_scale is None else input_scale
+        if self.tma:
+            y = linear_fp8_tma(rows, self.weight_fp8, scale_a, self.weight_scale, self.bias, self.out_dtype)
+        else:
+            y = torch._scaled_mm(
+                rows, self.weight_fp8.t(), scale_a=scale_a, scale_b=self.weight_scale, bias=self.bias,
+                out_dtype=self.out_dtype, use_fast_accum=self.fast_accum,
+            )
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         bound = "scale per prompt pair" if self.input_bound is None else f"|x| <= {self.input_bound:.4g}"
-        accum = ", fast accumulation" if self.fast_accum else ""
-        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}{accum}"
+        kernel = ", TMA GEMM" if self.tma else (", fast accumulation" if self.fast_accum else "")
+        return f"in_features={self.in_features}, out_features={self.out_features}, float8 e4m3, {bound}{kernel}"
 
 
 def float8_gemm_missing(device: torch.device) -> str | None:
@@ -187,6 +196,7 @@ def quantize_fp8(
     convs: bool | Callable[[nn.Conv2d], bool] = False,
     attention_outputs: bool = False,
     fast_accum: bool = False,
+    tma: bool = False,
 ) -> list[Replacement]:
     """Convert every layer-norm transformer block's QKV, cross-attention query and feed-forward
     linears (both sides >= min_features) to Fp8Linear with their input bounds; returns the
@@ -201,6 +211,8 @@ def quantize_fp8(
     self-attention at the fixed `value_bound`, cross-attention at a scale set per prompt pair.
     fast_accum: cuBLASLt's float8 GEMMs accumulate in the tensor cores' own precision, without
     promoting partial sums to float32 (as our Triton float8 kernels do on Hopper by default).
+    tma: the float8 linears with at most 1280 inputs run our Triton GEMM with TMA loads instead of
+    cuBLASLt's, and the fused GEGLUs load by TMA too (Hopper and newer).
     """
     if not hasattr(torch, "_scaled_mm"):
         raise RuntimeError(f"quantize='fp8' needs torch with float8 GEMMs (torch {torch.__version__} has none)")
@@ -210,7 +222,8 @@ def quantize_fp8(
     from sonosteer.engine.fp8_conv import Fp8Conv3x3, fusable as fusable_convs  # noqa: PLC0415 - they build on this module
     from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415
 
-    fp8_linear = functools.partial(Fp8Linear, fast_accum=fast_accum)
+    def fp8_linear(linear: nn.Linear, input_bound: float | None) -> Fp8Linear:
+        return Fp8Linear(linear, input_bound, fast_accum=fast_accum, tma=tma and tma_fits(linear.in_features))
 
     def wide(linear: nn.Module) -> bool:
         return isinstance(linear, nn.Linear) and min(linear.in_features, linear.out_features) >= min_features
@@ -233,7 +246,8 @@ def quantize_fp8(
         if isinstance(geglu, GEGLU) and wide(geglu.proj) and wide(out):
             input_bound, output_bound = layer_norm_bound(block.norm3), geglu_bound(geglu, block.norm3)
             if fuse_geglu and fusable(geglu):
-                first = (block.ff.net, "0", functools.partial(Fp8Geglu, input_bound=input_bound, output_bound=output_bound))
+                fused = functools.partial(Fp8Geglu, input_bound=input_bound, output_bound=output_bound, tma=tma)
+                first = (block.ff.net, "0", fused)
             else:
                 first = (geglu, "proj", functools.partial(fp8_linear, input_bound=input_bound))
             plan += [first, (block.ff.net, "2", functools.partial(fp8_linear, input_bound=output_bound))]

@@ -41,7 +41,7 @@ from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
 from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, Fp8Linear, quantize_fp8, resolve_quantize, restore
-from sonosteer.engine.triton_kernels import pdl_missing, set_programmatic_launch, triton_missing
+from sonosteer.engine.triton_kernels import pdl_missing, set_programmatic_launch, tma_missing, triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
 from sonosteer.engine.steering import SteeredBlock, block_grid, install_steering, resize_mask
@@ -154,7 +154,7 @@ class SteeredEngine:
         self.apply(FrameControls())
         self.quantize = resolve_quantize(settings.quantize, self.device, settings.attention)
         self.float8_x0_error: float | None = None
-        self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = 0
+        self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = self.tma_gemms = 0
         if self.quantize == "fp8":
             triton_runs = triton_missing(self.device) is None
             self._convert_to_float8(
@@ -164,6 +164,7 @@ class SteeredEngine:
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
                 fast_accum=settings.fp8_fast_accum,
                 conv_max_pixels=settings.fp8_conv_max_pixels,
+                tma=settings.tma_gemms and triton_runs and tma_missing(self.device) is None,
             )
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
@@ -183,8 +184,9 @@ class SteeredEngine:
             fused = ", fused GEGLU" if self.fused_geglus else ""
             outputs = ", fp8 attention outputs" if self.fp8_attention_outputs else ""
             convs = f", fp8 convs ({self.fp8_convs})" if self.fp8_convs else ""
+            tma = f", TMA GEMMs ({self.tma_gemms})" if self.tma_gemms else ""
             accum = ", fast accumulation" if settings.fp8_fast_accum and self._cuda else ""  # a GPU setting
-            mode += f", fp8 linears{fused}{outputs}{convs}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
+            mode += f", fp8 linears{fused}{outputs}{convs}{tma}{accum} (x0 {100 * self.float8_x0_error:.1f} % from fp16)"
         if self.launch_pdl:
             mode += ", PDL"
         if self.encodes_jpeg:
@@ -218,6 +220,7 @@ class SteeredEngine:
         attention_outputs: bool = False,
         fast_accum: bool = False,
         conv_max_pixels: int | None = None,
+        tma: bool = False,
     ) -> None:
         """Float8 transformer linears (with fused GEGLUs, float8 attention outputs and projections, and
         float8 resnet convolutions at up to conv_max_pixels input pixels per image, all if None),
@@ -238,6 +241,7 @@ class SteeredEngine:
             convs=convs and (lambda conv: pixels.get(id(conv), math.inf) <= limit),
             attention_outputs=attention_outputs,
             fast_accum=fast_accum,
+            tma=tma,
         )
         if not replaced:
             if explicit:
@@ -248,7 +252,7 @@ class SteeredEngine:
             with torch.no_grad():
                 x0 = self.generator.denoise()
         except Exception as error:
-            if not (fuse_geglu or convs or attention_outputs):
+            if not (fuse_geglu or convs or attention_outputs or tma):
                 raise
             restore(replaced)
             warnings.warn(
@@ -276,9 +280,10 @@ class SteeredEngine:
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
         self.fp8_attention_outputs = sum(isinstance(getattr(m, "to_out", [None])[0], Fp8Linear) for m in modules)
+        self.tma_gemms = sum(isinstance(m, (Fp8Linear, Fp8Geglu)) and m.tma for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs = "none", 0, 0, 0
+            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs, self.tma_gemms = "none", 0, 0, 0, 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",

@@ -18,6 +18,18 @@ def triton_missing(device: torch.device) -> str | None:
     return None
 
 
+def tma_missing(device: torch.device) -> str | None:
+    """Why our float8 GEMMs cannot load their tiles by TMA on `device`, or None when they can (Hopper or
+    newer, with a Triton that has host-side tensor descriptors)."""
+    if (reason := triton_missing(device)) is not None:
+        return reason
+    if importlib.util.find_spec("triton.tools.tensor_descriptor") is None:
+        return "this Triton has no host-side tensor descriptors (Triton 3.4 or newer)"
+    if torch.cuda.get_device_capability(device) < (9, 0):
+        return f"TMA needs Hopper or newer ({torch.cuda.get_device_name(device)})"
+    return None
+
+
 def pdl_missing(device: torch.device) -> str | None:
     """Why our kernels cannot use programmatic dependent launch on `device`, or None when they can (Hopper+).
 
