@@ -85,6 +85,9 @@ def test_the_engine_names_the_tma_gemms_and_renders(tiny_weights, monkeypatch):
     modules = list(ours.generator.unet.modules())
     expected = sum(isinstance(m, (Fp8Linear, Fp8Geglu)) and m.tma for m in modules)
     assert ours.tma_gemms == expected > 0 and f"TMA GEMMs ({expected})" in ours.label
+    cross = [m for m in modules if getattr(m, "is_cross_attention", False) and isinstance(m.to_q, Fp8Linear)]
+    assert cross and all(m.processor.triton for m in cross)  # our attention kernel runs their query GEMM ...
+    assert not any(m.to_q.tma for m in cross)  # ... so it is neither given the TMA kernel nor counted
     assert library.tma_gemms == 0 and "TMA" not in library.label
     assert abs(ours.float8_x0_error - library.float8_x0_error) < 1e-3  # the same arithmetic
     assert ours.render().shape == library.render().shape

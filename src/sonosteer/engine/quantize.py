@@ -222,8 +222,9 @@ def quantize_fp8(
     from sonosteer.engine.fp8_conv import Fp8Conv3x3, fusable as fusable_convs  # noqa: PLC0415 - they build on this module
     from sonosteer.engine.fused_geglu import Fp8Geglu, fusable  # noqa: PLC0415
 
-    def fp8_linear(linear: nn.Linear, input_bound: float | None) -> Fp8Linear:
-        return Fp8Linear(linear, input_bound, fast_accum=fast_accum, tma=tma and tma_fits(linear.in_features))
+    def fp8_linear(linear: nn.Linear, input_bound: float | None, runs_alone: bool = True) -> Fp8Linear:
+        use_tma = tma and runs_alone and tma_fits(linear.in_features)
+        return Fp8Linear(linear, input_bound, fast_accum=fast_accum, tma=use_tma)
 
     def wide(linear: nn.Module) -> bool:
         return isinstance(linear, nn.Linear) and min(linear.in_features, linear.out_features) >= min_features
@@ -237,9 +238,11 @@ def quantize_fp8(
         if block.attn2 is not None:
             attentions.append((block.attn2, block.norm2, ("to_q",)))  # its K/V read the text, not the norm
         for attention, norm, names in attentions:
-            linear = functools.partial(fp8_linear, input_bound=layer_norm_bound(norm))
+            ours = getattr(attention.processor, "triton", False)  # our kernel runs a cross-attention's query GEMM
+            runs_alone = not (attention.is_cross_attention and ours)
+            linear = functools.partial(fp8_linear, input_bound=layer_norm_bound(norm), runs_alone=runs_alone)
             plan += [(attention, name, linear) for name in names if wide(getattr(attention, name, None))]
-            if attention_outputs and getattr(attention.processor, "triton", False) and wide(attention.to_out[0]):
+            if attention_outputs and ours and wide(attention.to_out[0]):
                 bound = None if attention.is_cross_attention else value_bound(attention, norm)
                 plan.append((attention.to_out, "0", functools.partial(fp8_linear, input_bound=bound)))
         geglu, out = block.ff.net[0], block.ff.net[2]

@@ -92,7 +92,7 @@ class EngineSettings:
         fp16 reference path; False promotes them (for measuring).
     tma_gemms: with float8 on Hopper or newer, the float8 linears with at most 1280 inputs run our
         Triton GEMM whose tiles arrive by TMA instead of cuBLASLt's (`tma_linear.py`), and the fused
-        GEGLU loads its tiles by TMA too (250 linears and 70 GEGLUs a frame). On an H200 the frame's
+        GEGLU loads its tiles by TMA too (210 linears and 70 GEGLUs a frame). On an H200 the frame's
         graph took 0.055 ms less, measured in one process (6.50 against 6.56 ms, 95 % interval -0.056
         to -0.054 ms); False keeps cuBLASLt and pointer loads (for measuring).
     persistent_norms: with inductor on CUDA, rows of up to 2048 elements (the 1280-wide layer norms)
