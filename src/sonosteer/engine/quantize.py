@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from sonosteer.engine.tma_linear import linear_fp8_tma, tma_fits
+from sonosteer.engine.tma_linear import TMA_ALIGN, TMA_MAX_IN_FEATURES, linear_fp8_tma, tma_fits
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8).max)  # 448
@@ -119,7 +119,10 @@ class Fp8Linear(nn.Module):
         self.input_bound = None if input_bound is None else float(input_bound)
         self.fast_accum = bool(fast_accum)
         if tma and not tma_fits(self.in_features):
-            raise ValueError(f"the TMA GEMM takes up to 1280 input features, a multiple of 16; got {self.in_features}")
+            raise ValueError(
+                f"the TMA GEMM takes up to {TMA_MAX_IN_FEATURES} input features, a multiple of {TMA_ALIGN}; "
+                f"got {self.in_features}"
+            )
         self.tma = bool(tma)
         weight_fp8, weight_scale = per_tensor_fp8(linear.weight)
         device = weight_fp8.device

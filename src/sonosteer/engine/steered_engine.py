@@ -283,7 +283,8 @@ class SteeredEngine:
         self.tma_gemms = sum(isinstance(m, (Fp8Linear, Fp8Geglu)) and m.tma for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
-            self.quantize, self.fused_geglus, self.fp8_convs, self.fp8_attention_outputs, self.tma_gemms = "none", 0, 0, 0, 0
+            self.quantize = "none"
+            self.fused_geglus = self.fp8_convs = self.fp8_attention_outputs = self.tma_gemms = 0
             warnings.warn(
                 f"float8 moved x0 by {100 * self.float8_x0_error:.1f} % on this model (more than "
                 f"{100 * FLOAT8_X0_TOLERANCE:.0f} %): rendering in fp16 (quantize='fp8' forces float8)",
