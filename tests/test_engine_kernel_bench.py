@@ -51,3 +51,7 @@ def test_kernel_names_are_categorised_by_who_made_them():
     assert categorize("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_3") == "attention"
     assert categorize("Memset (Device)") == "memset / copy"
     assert categorize("_geglu_fp8_kernel").startswith("fused float8 GEGLU")
+    assert categorize("_geglu_fp8_tma_kernel").startswith("fused float8 GEGLU")
+    assert categorize("_linear_fp8_tma_kernel").startswith("float8 linear (ours")  # not "GEMM": it is ours
+    # An inductor kernel named after the op whose input it makes is still inductor's.
+    assert categorize("triton_per_fused__to_copy_clamp_linear_fp8_tma_native_layer_norm_93").startswith("Triton reduction")

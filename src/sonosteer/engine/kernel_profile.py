@@ -18,6 +18,7 @@ CATEGORIES = (
     ("Triton pointwise (incl. conv and GEMM epilogues)", ("triton_poi",)),
     ("fused float8 GEGLU (ours, Triton)", ("geglu_fp8",)),
     ("float8 resnet convolution (ours, Triton)", ("conv3x3_fp8",)),
+    ("float8 linear (ours, Triton, TMA)", ("linear_fp8_tma",)),
     ("attention", ("flash", "fmha", "attn", "attention", "sdpa")),
     ("convolution", ("conv", "implicit_gemm", "winograd", "fprop")),
     ("GEMM", ("gemm", "nvjet", "cutlass", "xmma", "sm90", "matmul")),
