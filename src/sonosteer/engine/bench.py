@@ -38,6 +38,7 @@ from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.cli_options import settings_from_args
 from sonosteer.engine.loading import EngineParts, load_parts
 from sonosteer.engine.prompts import PromptEmbedding
+from sonosteer.engine.quantize import relative_error
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.steered_engine import SteeredEngine
@@ -256,7 +257,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         engine.apply(check)
         with torch.no_grad():
             x0 = engine.generator.denoise()
-        reference_error = float((x0 - reference[0]).norm() / reference[0].norm())
+        reference_error = relative_error(x0, reference[0])
     engine.apply(controls)
     host = torch.empty((args.size, args.size, 3), dtype=torch.uint8, pin_memory=cuda)
     frame_no = iter(range(10**9))

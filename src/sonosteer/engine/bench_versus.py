@@ -29,6 +29,7 @@ from sonosteer.engine.bench import (
 )
 from sonosteer.engine.compiling import check_inductor_options
 from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.quantize import relative_error
 from sonosteer.engine.steered_engine import SteeredEngine
 
 SAME_FRAME_OPTIONS = ("tiny", "real_weights", "model", "decoder", "saes", "variant", "size", "device")
@@ -109,7 +110,7 @@ def run_versus(args: argparse.Namespace) -> list[list[object]]:
         median = float(np.median(differences))
         rows.append([f"B - A, {measure}: median of the per-round differences", median, median, "ms"])
         rows.append([f"B - A, {measure}: 95 % bootstrap interval of that median (low, high)", *median_interval(differences), "ms"])
-    difference = float((x0["B"] - x0["A"]).norm() / x0["A"].norm())
+    difference = relative_error(x0["B"], x0["A"])
     rows.append(["x0 relative difference of B from A (eager)", difference, difference, ""])
     method = (
         f"two engines in one process, {args.size}x{args.size}, batch 1, "

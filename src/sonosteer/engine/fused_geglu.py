@@ -51,6 +51,17 @@ def _configs() -> list:
 
 if triton is not None:
 
+    @triton.jit
+    def _store_geglu(acc_h, acc_g, bias_ptr, out_ptr, offs_m, offs_n, M, N, gemm_scale, out_inv_scale):
+        """Both kernels' epilogue: scales and biases on the two accumulators, hidden * gelu(gate), the next
+        linear's float8 scale, saturation at +-448, and the rows below M stored."""
+        hidden = acc_h * gemm_scale + tl.load(bias_ptr + offs_n)[None, :].to(tl.float32)
+        gate = acc_g * gemm_scale + tl.load(bias_ptr + N + offs_n)[None, :].to(tl.float32)
+        y = hidden * (0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476))) * out_inv_scale
+        y = tl.minimum(tl.maximum(y, -448.0), 448.0)
+        rows = offs_m[:, None] < M
+        tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], y.to(out_ptr.dtype.element_ty), mask=rows)
+
     @triton.autotune(configs=_configs(), key=["M", "N", "K"])
     @triton.jit
     def _geglu_fp8_kernel(
@@ -80,11 +91,7 @@ if triton is not None:
             x_ptrs += BLOCK_K
             h_ptrs += BLOCK_K
             g_ptrs += BLOCK_K
-        hidden = acc_h * gemm_scale + tl.load(bias_ptr + offs_n)[None, :].to(tl.float32)
-        gate = acc_g * gemm_scale + tl.load(bias_ptr + N + offs_n)[None, :].to(tl.float32)
-        y = hidden * (0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476))) * out_inv_scale
-        y = tl.minimum(tl.maximum(y, -448.0), 448.0)
-        tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], y.to(out_ptr.dtype.element_ty), mask=rows)
+        _store_geglu(acc_h, acc_g, bias_ptr, out_ptr, offs_m, offs_n, M, N, gemm_scale, out_inv_scale)
 
     @triton.jit
     def _geglu_fp8_tma_kernel(
@@ -106,12 +113,7 @@ if triton is not None:
             acc_g = tl.dot(a, w_desc.load([N + pid_n * BLOCK_N, k]).T, acc_g)
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-        hidden = acc_h * gemm_scale + tl.load(bias_ptr + offs_n)[None, :].to(tl.float32)
-        gate = acc_g * gemm_scale + tl.load(bias_ptr + N + offs_n)[None, :].to(tl.float32)
-        y = hidden * (0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476))) * out_inv_scale
-        y = tl.minimum(tl.maximum(y, -448.0), 448.0)
-        rows = offs_m[:, None] < M
-        tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], y.to(out_ptr.dtype.element_ty), mask=rows)
+        _store_geglu(acc_h, acc_g, bias_ptr, out_ptr, offs_m, offs_n, M, N, gemm_scale, out_inv_scale)
 
 
 @torch.library.custom_op("sonosteer::geglu_fp8", mutates_args=())

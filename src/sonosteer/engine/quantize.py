@@ -43,6 +43,11 @@ GELU_NEGATIVE_MAX = 0.17
 _SCALE_FLOOR = 1e-12  # an all-zero tensor gets scale ~0 instead of a division by zero
 
 
+def relative_error(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """|x - reference| / |reference| (Frobenius norms): how the x0 of a variant is compared with its reference."""
+    return float((x - reference).norm() / reference.norm())
+
+
 def to_fp8(x: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
     """x / scale rounded to float8 e4m3; values beyond the range saturate at +-448 instead of becoming NaN."""
     return (x.float() / scale).clamp(-FP8_MAX, FP8_MAX).to(FP8)

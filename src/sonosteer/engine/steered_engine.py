@@ -40,7 +40,14 @@ from sonosteer.engine.noise import NoiseBank
 from sonosteer.engine.renderer import FeatureInfo, ProgressFn
 from sonosteer.engine.sae import BlockSae
 from sonosteer.engine.prompts import PromptEmbedding
-from sonosteer.engine.quantize import FLOAT8_X0_TOLERANCE, Fp8Linear, quantize_fp8, resolve_quantize, restore
+from sonosteer.engine.quantize import (
+    FLOAT8_X0_TOLERANCE,
+    Fp8Linear,
+    quantize_fp8,
+    relative_error,
+    resolve_quantize,
+    restore,
+)
 from sonosteer.engine.triton_kernels import pdl_missing, set_programmatic_launch, tma_missing, triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
@@ -164,7 +171,7 @@ class SteeredEngine:
                 attention_outputs=self.attention_kernel == "triton" and triton_runs,
                 fast_accum=settings.fp8_fast_accum,
                 conv_max_pixels=settings.fp8_conv_max_pixels,
-                tma=settings.tma_gemms and triton_runs and tma_missing(self.device) is None,
+                tma=settings.tma_gemms and tma_missing(self.device) is None,
             )
         self.launch_pdl = self._programmatic_launch(settings.launch_pdl)
         self._compiled, self._graphed = compile_plan(settings, self._cuda)
@@ -264,7 +271,7 @@ class SteeredEngine:
             replaced = quantize_fp8(self.generator.unet, fast_accum=fast_accum)
             with torch.no_grad():
                 x0 = self.generator.denoise()
-        self.float8_x0_error = float((x0 - reference).norm() / reference.norm())
+        self.float8_x0_error = relative_error(x0, reference)
         conv_replacements = [r for r in replaced if isinstance(getattr(r[0], r[1]), Fp8Conv3x3)]
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit and conv_replacements:
             restore(conv_replacements)  # the convolutions' operands round the most: fp16 convolutions first
@@ -275,7 +282,7 @@ class SteeredEngine:
                 stacklevel=3,
             )
             with torch.no_grad():
-                self.float8_x0_error = float((self.generator.denoise() - reference).norm() / reference.norm())
+                self.float8_x0_error = relative_error(self.generator.denoise(), reference)
         modules = list(self.generator.unet.modules())
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
