@@ -47,6 +47,42 @@ def test_compile_cache_goes_to_the_configured_folder_unless_the_user_chose_one(t
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "users")
 
 
+def test_ops_fingerprint_follows_the_op_files_content(tmp_path):
+    from sonosteer.engine.compiling import ops_fingerprint
+
+    first, second = tmp_path / "a.py", tmp_path / "b.py"
+    first.write_text("op(x: Tensor) -> Tensor")
+    second.write_text("fake(x): return x.new_empty(x.shape)")
+    key = ops_fingerprint([first, second])
+    assert key == ops_fingerprint([first, second]) and len(key) == 12
+    first.write_text("op(x: Tensor, split: int = 1) -> Tensor")  # a schema change: compiled calls no longer fit
+    assert ops_fingerprint([first, second]) != key
+
+
+def test_op_modules_are_every_engine_file_that_registers_an_op():
+    from pathlib import Path
+
+    import sonosteer.engine as engine
+    from sonosteer.engine.compiling import OP_MODULES
+
+    folder = Path(engine.__file__).parent
+    registering = {path.stem for path in folder.glob("*.py") if 'custom_op("sonosteer::' in path.read_text()}
+    assert registering == set(OP_MODULES)
+
+
+def test_the_compiled_engine_keeps_its_cache_per_version_of_our_ops(tiny_weights, tmp_path, monkeypatch):
+    from sonosteer.engine.compiling import compile_cache_folder
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    settings = tiny_settings(
+        tiny_weights, height=64, width=64, compile=True, compile_backend="aot_eager", compile_cache_dir=tmp_path
+    )
+    SteeredEngine.from_settings(settings)
+    folder = compile_cache_folder(settings)
+    assert folder.parent == tmp_path and folder.name.startswith("ops-")
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(folder) and folder.is_dir()
+
+
 def test_inductor_options_are_checked_against_this_torch():
     from sonosteer.engine.compiling import check_inductor_options
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,6 +12,27 @@ from torch import nn
 
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.settings import EngineSettings
+
+
+OP_MODULES = ("fp8_conv", "fused_decoder", "fused_geglu", "tma_linear", "triton_attention")
+"""The engine modules that register our custom ops (`sonosteer::...`), which compiled graphs call."""
+
+
+def ops_fingerprint(sources: Iterable[Path]) -> str:
+    """A short hash of the files that define our custom ops. Their schemas and fake kernels shape the
+    compiled code, but inductor's cache key (torch 2.11) holds only their names (pytorch#187319): a
+    graph compiled against another version of an op would be reused and fail, or worse, run."""
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def compile_cache_folder(settings: EngineSettings) -> Path:
+    """Where this version of the engine keeps inductor's caches: the settings' folder, one subfolder
+    per version of our custom ops."""
+    here = Path(__file__).parent
+    return settings.resolved_compile_cache_dir() / f"ops-{ops_fingerprint(here / f'{name}.py' for name in OP_MODULES)}"
 
 
 def use_compile_cache(folder: Path) -> None:
@@ -55,7 +77,7 @@ def compile_generator(
 
     mutable_buffers: the tensors written in place between calls (static addresses for graph trees).
     """
-    use_compile_cache(settings.resolved_compile_cache_dir())
+    use_compile_cache(compile_cache_folder(settings))
     for buffer in mutable_buffers:
         torch._dynamo.mark_static_address(buffer)
     options: dict = {"fullgraph": True, "dynamic": False, "backend": settings.compile_backend}

@@ -50,7 +50,8 @@ class EngineSettings:
     channels_last: None = on for CUDA (measured faster there), off on CPU.
     ring_size: host frame buffers; a frame from render() stays valid for ring_size - 1 renders.
     allow_download: fetch missing hub weights (still refused when HF_HUB_OFFLINE=1).
-    compile_cache_dir: where inductor keeps compiled kernels between runs (None = cache root).
+    compile_cache_dir: where inductor keeps compiled kernels between runs (None = cache root), in a
+        subfolder per version of our custom ops (`compiling.compile_cache_folder`).
     attention: "fast" (default: fused self-attention QKV, cross-attention K/V projected once per
         prompt and blended per frame, the time conditioning folded for the one timestep, the
         decoder's convolution epilogues inside cuDNN; same function, fewer kernels) or
