@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import REPO_ROOT, run_sonosteer
 
 
@@ -27,13 +29,14 @@ def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
     report = tmp_path / "BENCHMARKS.md"
     out = run_sonosteer(
         "bench", "engine", "--tiny", "--size", "128", "--frames", "3", "--warmup-frames", "1",
-        "--batch-sizes", "2", "--output", str(report), timeout=300,
+        "--batch-sizes", "2", "--host-profile", "--profile-top", "1000", "--output", str(report), timeout=300,
     )
     assert out.returncode == 0, out.stderr
     stages = [line for line in out.stderr.splitlines() if line.startswith("[") and " s] " in line]
     assert [line.split(" s] ")[1] for line in stages] == [
         "building the model with random weights", "rendering the reference frame (diffusers attention, fp16, eager)",
         "building the engine", "timing eager frames", "batch 2: compiling and timing",
+        "profiling the host's calls per frame",
     ]
     seconds = [float(line[1:].split(" s] ")[0]) for line in stages]
     assert seconds == sorted(seconds)  # progress as it happens, in order
@@ -46,6 +49,10 @@ def test_bench_engine_tiny_runs_and_appends_a_table(tmp_path):
     per_call = next(line for line in text.splitlines() if line.startswith("| batch 2: generator call"))
     throughput = next(line for line in text.splitlines() if line.startswith("| batch 2: throughput"))
     assert abs(float(throughput.split("|")[2]) - 2000.0 / float(per_call.split("|")[2])) < 0.01
+    host_us = float(next(line for line in text.splitlines() if line.startswith("| host time per frame")).split("|")[2])
+    calls = {line.split("`")[1]: float(line.split("|")[2]) for line in text.splitlines() if "host call: `" in line}
+    assert "aten::convolution" in calls and "aten::copy_" in calls  # the UNet's convolutions, the frame's copy out
+    assert sum(calls.values()) == pytest.approx(host_us, rel=1e-3)  # the rows partition the frame's host time
     assert (REPO_ROOT / "benchmarks" / "engine.py").is_file()
 
 

@@ -34,6 +34,7 @@ from sonosteer.engine.architectures import (
 )
 from sonosteer.engine.compiling import check_inductor_options, compile_generator, compile_plan
 from sonosteer.engine.devices import resolve_device, resolve_dtype
+from sonosteer.engine.host_profile import host_breakdown
 from sonosteer.engine.kernel_profile import kernel_breakdown
 from sonosteer.engine.cli_options import settings_from_args
 from sonosteer.engine.loading import EngineParts, load_parts
@@ -268,6 +269,8 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         with torch.no_grad():
             host.copy_(engine.generator(), non_blocking=True)
 
+    frame_step = eager_frame  # what --host-profile profiles: the compiled frame where there is one
+
     with torch.no_grad():
         x0 = engine.generator.denoise()
     if not args.skip_eager:
@@ -303,6 +306,7 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         for samples in (apply_ms, gpu_ms, d2h_ms):
             samples.clear()
         rows.append(["compiled frame (apply + render)", *percentiles(_timed(compiled_frame, args.frames, sync)), "ms"])
+        frame_step = compiled_frame
         rows.append(["  apply() on the host", *percentiles(apply_ms), "ms"])
         rows.append(["  generator graph on the GPU", *percentiles(gpu_ms), "ms"])
         rows.append(["  device-to-host copy (pinned)", *percentiles(d2h_ms), "ms"])
@@ -377,6 +381,11 @@ def run(args: argparse.Namespace) -> list[list[object]]:
         rows.append(["kernel time per frame (profiled, no CUDA graph) / kernels per frame", kernel_ms, kernels, ""])
         rows += [[f"  {name} (ms, kernels)", ms, n, ""] for name, ms, n in categories]
         rows += [[f"  top kernel: `{name}` (ms, kernels)", ms, n, ""] for name, ms, n in top]
+    if args.host_profile:
+        stage("profiling the host's calls per frame")
+        wall_us, calls = host_breakdown(lambda: (frame_step(), sync()), top=args.profile_top)
+        rows.append(["host time per frame, profiled (us)", wall_us, wall_us, "us"])
+        rows += [[f"  host call: `{name}` (us, calls)", us, n, ""] for name, us, n in calls]
     append_benchmark("Engine: steered one-step SDXL-Turbo", method, ["measure", "median", "p99", "unit"], rows, path=args.output)
     engine.close()
     return rows

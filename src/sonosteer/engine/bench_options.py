@@ -132,7 +132,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--profile", action="store_true", help="CUDA: add a kernel-time breakdown by category")
     parser.add_argument(
-        "--profile-top", type=positive_int, default=15, help="with --profile: list this many kernels by time (default 15)"
+        "--profile-top",
+        type=positive_int,
+        default=15,
+        help="with --profile or --host-profile: list this many kernels or host calls by time (default 15)",
+    )
+    parser.add_argument(
+        "--host-profile",
+        action="store_true",
+        help="add the host's calls per frame (torch ops, CUDA runtime API) by self time: where the frame's time "
+        "over the GPU graph goes",
     )
     parser.add_argument(
         "--versus",
