@@ -30,15 +30,15 @@ def host_breakdown(step: Callable[[], object], steps: int = 50, top: int = 15) -
         for _ in range(steps):
             with record_function("host_profile_step"):
                 step()
-    events = [e for e in prof.events() if e.device_type == DeviceType.CPU]
-    markers = [e for e in events if e.name == "host_profile_step"]
-    threads = {e.thread for e in markers}  # the caller's: other threads' work is not the frame's wait
+    markers = [e for e in prof.events() if e.device_type == DeviceType.CPU and e.name == "host_profile_step"]
     wall_us = sum(e.cpu_time_total for e in markers) / steps
     outside_us = sum(e.self_cpu_time_total for e in markers) / steps
+    # The calls nested in the steps (the profiler's tree, as its self times): other threads' work is not the wait.
     per_name: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    for event in events:
-        if event.name == "host_profile_step" or event.thread not in threads:
-            continue
+    pending = [child for marker in markers for child in marker.cpu_children]
+    while pending:
+        event = pending.pop()
+        pending.extend(event.cpu_children)
         entry = per_name[event.name]
         entry[0] += event.self_cpu_time_total / steps
         entry[1] += 1 / steps
