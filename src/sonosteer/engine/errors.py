@@ -25,3 +25,19 @@ class WeightsCorruptError(EngineError):
 
 class SaeMismatchError(EngineError):
     """An SAE checkpoint does not fit the UNet block it is meant for (wrong width or layout)."""
+
+
+class GpuOutOfMemoryError(EngineError):
+    """The GPU ran out of memory while the engine was loading or warming up; what it held is freed."""
+
+
+def is_out_of_memory(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an exception it was raised from (a compile error around it, say), is the GPU running
+    out of memory: torch's OutOfMemoryError, or a CUDA library's "out of memory" error."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

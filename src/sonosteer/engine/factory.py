@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonosteer.engine.errors import EngineError
+from sonosteer.engine.errors import EngineError, GpuOutOfMemoryError
 from sonosteer.engine.renderer import ProgressFn, Renderer
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.weights import hub_offline, locate, parts_for
@@ -106,14 +106,28 @@ def create_renderer(
     )
     if decision.kind == "preview":
         return RendererChoice(_preview(settings), decision.reason)
-    import torch  # noqa: PLC0415
-
     from sonosteer.engine.steered_engine import SteeredEngine  # noqa: PLC0415 - loads torch models
 
     try:
         engine = SteeredEngine.from_settings(settings, progress)
-    except (EngineError, torch.OutOfMemoryError) as exc:
+    except EngineError as exc:  # a GPU out of memory included (GpuOutOfMemoryError)
         if kind != "auto":
             raise
         return RendererChoice(_preview(settings), f"preview renderer: SDXL-Turbo could not start: {exc}")
     return RendererChoice(engine, decision.reason)
+
+
+def warm_up(
+    choice: RendererChoice, kind: str, settings: EngineSettings, progress: ProgressFn | None = None
+) -> RendererChoice:
+    """Warm the chosen renderer up. With "auto", an SDXL-Turbo engine that runs out of GPU memory while
+    compiling gives way to the preview (the engine is closed, its memory freed) and the reason says so."""
+    try:
+        choice.renderer.warmup(progress)
+    except GpuOutOfMemoryError as exc:
+        if kind != "auto":
+            raise
+        preview = _preview(settings)
+        preview.warmup(progress)
+        return RendererChoice(preview, f"preview renderer: SDXL-Turbo could not start: {exc}")
+    return choice

@@ -59,14 +59,14 @@ def play(args) -> int:
 
     from sonosteer.engine.cli_options import settings_from_args
     from sonosteer.engine.errors import EngineError
-    from sonosteer.engine.factory import create_renderer
+    from sonosteer.engine.factory import create_renderer, warm_up
 
     try:
         settings = settings_from_args(args, height=args.size, width=args.size)
         settings.validate()
         choice = _with_bar("starting the renderer", lambda bar: create_renderer(args.engine, settings, progress=bar))
+        choice = _with_bar("warming up", lambda bar: warm_up(choice, args.engine, settings, progress=bar))
         engine = choice.renderer
-        _with_bar("warming up", engine.warmup)
     except (ValueError, EngineError) as exc:
         return fail(str(exc))
     print(f"renderer: {engine.label}", file=sys.stderr)
