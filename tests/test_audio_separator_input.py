@@ -3,9 +3,13 @@ analysis signal), and without its weights it fails fast with what to do. No Demu
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from conftest import run_sonosteer
 
 from sonosteer.audio import pipeline, separation
@@ -60,6 +64,7 @@ class _RecordingSeparator:
     name = "recording"
     description = "test double: spectral separation, records its stereo source blocks"
     source_rate_hz = 44100
+    note = "the test double's note"
 
     def __init__(self) -> None:
         self.calls: list[tuple[int, np.ndarray]] = []
@@ -78,6 +83,7 @@ def test_pipeline_gives_the_separator_the_files_stereo_at_its_rate(tmp_path, mon
     monkeypatch.setattr(pipeline, "choose_separator", lambda preference: (recorder, None))
     bundle = pipeline.analyze_file(path, cache_root=tmp_path / "cache")
     assert bundle.manifest["backends"]["separator"] == "recording"
+    assert bundle.manifest["backends"]["separator_note"] == "the test double's note"  # what happened while separating
     assert len(recorder.calls) == 2
     for n_mono, source in recorder.calls:
         assert source is not None and source.shape[1] == 2
@@ -111,3 +117,50 @@ def test_cli_demucs_without_the_package_is_a_clear_error(tmp_path):
     if separation.demucs_installed():
         pytest.skip("demucs is installed here")
     assert out.returncode == 2 and "demucs package is not installed" in out.stderr and "Traceback" not in out.stderr
+
+
+class _FakeBag:
+    """Stands in for the htdemucs_ft bag: its rate and source names."""
+
+    samplerate = 44100
+    sources = ["drums", "bass", "other", "vocals"]
+
+
+def _demucs_on_a_full_gpu(monkeypatch, devices: list[str], error: Exception):
+    """A Demucs whose GPU raises `error` (torch's out-of-memory, say) and whose CPU works; records the devices."""
+
+    def apply_model(model, mix, device, **_kwargs):
+        devices.append(device)
+        if device != "cpu":
+            raise error
+        return torch.stack([mix * (i + 1) for i in range(len(model.sources))], dim=1)  # (1, sources, 2, n)
+
+    module = types.ModuleType("demucs.apply")
+    module.apply_model = apply_model
+    monkeypatch.setitem(sys.modules, "demucs", types.ModuleType("demucs"))
+    monkeypatch.setitem(sys.modules, "demucs.apply", module)
+    sep = separation.DemucsSeparator.__new__(separation.DemucsSeparator)  # no weights: the model is the fake
+    sep._torch, sep.device, sep.model, sep.source_rate_hz, sep.note = torch, "cuda", _FakeBag(), 44100, None
+    return sep
+
+
+def test_demucs_out_of_gpu_memory_separates_on_the_cpu_from_then_on(monkeypatch):
+    devices: list[str] = []
+    sep = _demucs_on_a_full_gpu(monkeypatch, devices, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB"))
+    y = _tone(440.0, 1.0, 44100)
+    stems = sep.separate(y, 44100)
+    assert devices == ["cuda", "cpu"] and sep.device == "cpu"
+    assert list(stems) == list(separation.STEM_ORDER) and all(s.shape == y.shape for s in stems.values())
+    # the fake scales the mix by the source's position: drums 1x, bass 2x, other 3x, vocals 4x
+    np.testing.assert_allclose(stems["bass"] - stems["drums"], y, atol=1e-4)
+    assert "ran out of GPU memory" in sep.note and "CPU" in sep.note
+    sep.separate(y, 44100)
+    assert devices == ["cuda", "cpu", "cpu"]  # later chunks do not try the full GPU again
+
+
+def test_demucs_errors_other_than_memory_are_not_hidden(monkeypatch):
+    devices: list[str] = []
+    sep = _demucs_on_a_full_gpu(monkeypatch, devices, RuntimeError("cuDNN error: CUDNN_STATUS_EXECUTION_FAILED"))
+    with pytest.raises(RuntimeError, match="CUDNN_STATUS_EXECUTION_FAILED"):
+        sep.separate(_tone(440.0, 1.0, 44100), 44100)
+    assert devices == ["cuda"] and sep.device == "cuda" and sep.note is None

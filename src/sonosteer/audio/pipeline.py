@@ -422,7 +422,7 @@ def analyze_file(path: Path | str, cache_root: Path | str | None = None, progres
             "backends": {
                 "separator": sep.name,
                 "separator_description": sep.description,
-                "separator_note": separator_note,
+                "separator_note": "; ".join(n for n in (separator_note, sep.note) if n) or None,
                 "beat_tracker": beat.tracker,
                 "pitch": {s: pitch_backends.trackers[s].name for s in PITCHED_STEMS},
                 "pitch_notes": pitch_backends.notes,

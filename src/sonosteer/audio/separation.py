@@ -38,6 +38,8 @@ class Separator(Protocol):
     description: str
     source_rate_hz: int | None
     """Rate of the stereo source the separator wants beside the mono mix (None: the mono mix is enough)."""
+    note: str | None
+    """What happened while separating that the analysis should mention (a move to the CPU, say), or None."""
 
     def separate(self, y: np.ndarray, sample_rate_hz: int, source: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Mono float32 mix -> {stem: mono float32 of the same length} for STEM_ORDER.
@@ -60,6 +62,7 @@ class SpectralSeparator:
     search_radius_s: float = 90.0
     freq_pool: int = 2
     source_rate_hz: int | None = None
+    note: str | None = None
     name: str = "spectral"
     description: str = (
         "offline spectral separator: median-filter HPSS (drums), harmonic < 200 Hz (bass), "
@@ -205,6 +208,7 @@ class DemucsSeparator:
         self.model = get_model(DEMUCS_MODEL)
         self.model.eval()
         self.source_rate_hz = int(self.model.samplerate)
+        self.note: str | None = None
 
     def separate(self, y: np.ndarray, sample_rate_hz: int, source: np.ndarray | None = None) -> dict[str, np.ndarray]:
         import soxr
@@ -217,7 +221,7 @@ class DemucsSeparator:
         ref = wav.mean(0)
         mean, std = ref.mean(), ref.std() + 1e-8
         with torch.inference_mode():
-            out = apply_model(self.model, ((wav - mean) / std)[None], device=self.device, split=True, overlap=0.25, progress=False)
+            out = self._apply(apply_model, ((wav - mean) / std)[None])
         out = (out[0] * std + mean).mean(1).cpu().numpy()  # (sources, samples): the analysis is mono
         stems = {}
         for i, name in enumerate(self.model.sources):
@@ -226,6 +230,19 @@ class DemucsSeparator:
             fitted[: min(len(y), len(stem))] = stem[: len(y)]
             stems[name] = fitted
         return {s: stems[s] for s in STEM_ORDER}
+
+    def _apply(self, apply_model, mix):
+        """The model on `mix`; a GPU that runs out of memory (the renderer may hold most of it) hands this and
+        every later chunk to the CPU: slower, but the song is analysed, and `note` says so."""
+        if self.device != "cpu":
+            try:
+                return apply_model(self.model, mix, device=self.device, split=True, overlap=0.25, progress=False)
+            except self._torch.OutOfMemoryError:
+                pass  # retried below, once this exception (and the GPU tensors its frames hold) is gone
+            self._torch.cuda.empty_cache()
+            self.device = "cpu"
+            self.note = "Demucs ran out of GPU memory and separated on the CPU from then on (slower, same stems)"
+        return apply_model(self.model, mix, device=self.device, split=True, overlap=0.25, progress=False)
 
 
 def choose_separator(preference: str = "auto") -> tuple[Separator, str | None]:
