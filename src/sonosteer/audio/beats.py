@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sonosteer.audio.cuda_or_cpu import cuda_or_cpu, default_device
 from sonosteer.audio.errors import BackendUnavailable
 
 PRIOR_CENTER_BPM = 115.0
@@ -143,16 +144,16 @@ def beat_this_status() -> str | None:
 
 
 def track_beats_beat_this(y: np.ndarray, sample_rate_hz: int, duration_s: float) -> BeatResult:
-    """Beat This! final0 (no DBN), on CUDA when available."""
+    """Beat This! final0 (no DBN), on CUDA when available (on the CPU when that GPU runs out of memory)."""
     reason = beat_this_status()
     if reason:
         raise BackendUnavailable(reason)
-    import torch
     from beat_this.inference import Audio2Beat
 
     ckpt = os.environ.get("SONOSTEER_BEAT_THIS_CHECKPOINT") or "final0"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    beats, downbeats = Audio2Beat(checkpoint_path=ckpt, device=device, dbn=False)(y, sample_rate_hz)
+    (beats, downbeats), _ = cuda_or_cpu(
+        lambda device: Audio2Beat(checkpoint_path=ckpt, device=device, dbn=False)(y, sample_rate_hz), default_device()
+    )
     beats, downbeats = np.asarray(beats, dtype=np.float64), np.asarray(downbeats, dtype=np.float64)
     tempo = 60.0 / float(np.median(np.diff(beats))) if len(beats) > 3 else DEFAULT_BPM
     per_bar = int(round(np.median(np.diff(np.searchsorted(beats, downbeats))))) if len(downbeats) > 2 else 4

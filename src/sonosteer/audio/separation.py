@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sonosteer.audio.cuda_or_cpu import cuda_or_cpu, default_device
 from sonosteer.audio.errors import BackendUnavailable
 from sonosteer.audio.medians import hpss_masks, median_of_rows
 
@@ -204,7 +205,7 @@ class DemucsSeparator:
         from demucs.pretrained import get_model
 
         self._torch = torch
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = default_device()
         self.model = get_model(DEMUCS_MODEL)
         self.model.eval()
         self.source_rate_hz = int(self.model.samplerate)
@@ -232,17 +233,14 @@ class DemucsSeparator:
         return {s: stems[s] for s in STEM_ORDER}
 
     def _apply(self, apply_model, mix):
-        """The model on `mix`; a GPU that runs out of memory (the renderer may hold most of it) hands this and
-        every later chunk to the CPU: slower, but the song is analysed, and `note` says so."""
-        if self.device != "cpu":
-            try:
-                return apply_model(self.model, mix, device=self.device, split=True, overlap=0.25, progress=False)
-            except self._torch.OutOfMemoryError:
-                pass  # retried below, once this exception (and the GPU tensors its frames hold) is gone
-            self._torch.cuda.empty_cache()
-            self.device = "cpu"
+        """The model on `mix`; after the GPU runs out of memory once, this and every later chunk run on the CPU."""
+        out, device = cuda_or_cpu(
+            lambda d: apply_model(self.model, mix, device=d, split=True, overlap=0.25, progress=False), self.device
+        )
+        if device != self.device:
+            self.device = device
             self.note = "Demucs ran out of GPU memory and separated on the CPU from then on (slower, same stems)"
-        return apply_model(self.model, mix, device=self.device, split=True, overlap=0.25, progress=False)
+        return out
 
 
 def choose_separator(preference: str = "auto") -> tuple[Separator, str | None]:
