@@ -9,6 +9,7 @@ from engine_fixtures import tiny_settings
 
 from sonosteer.bridge.frame_controls import FrameControls
 from sonosteer.engine import factory, steered_engine
+from sonosteer.engine.devices import START_PEAK_GIB, memory_advice
 from sonosteer.engine.errors import EngineError, GpuOutOfMemoryError, is_out_of_memory
 from sonosteer.engine.factory import create_renderer, warm_up
 from sonosteer.engine.steered_engine import SteeredEngine
@@ -43,7 +44,7 @@ def test_warmup_out_of_memory_closes_the_engine_and_says_how_to_make_room(tiny_w
     assert isinstance(info.value, EngineError)  # the CLI and the server show it as it is
     assert message.startswith("the GPU ran out of memory while warming up")
     assert "Tried to allocate 2.00 GiB" in message and "nvidia-smi" in message and "--engine preview" in message
-    assert "--size" in message and f"{steered_engine.START_PEAK_GIB} GiB" in message
+    assert "--size" in message and f"{START_PEAK_GIB} GiB" in message
     with pytest.raises(RuntimeError, match="closed"):
         engine.apply(FrameControls())
     assert engine.generator is None  # the models are let go, not kept half-captured
@@ -91,3 +92,9 @@ def test_auto_gives_way_to_the_preview_when_warmup_runs_out_of_memory(tiny_weigh
     working = create_renderer("sdxl-turbo", settings)
     assert warm_up(working, "auto", settings) is working  # no error: the same choice, warmed up
     assert working.renderer.render().shape == (64, 64, 3)
+
+
+def test_doctor_warns_when_a_gpu_has_less_free_than_the_engine_needs_to_start():
+    assert memory_advice(START_PEAK_GIB * 2**30) is None and memory_advice(80 * 2**30) is None
+    advice = memory_advice(int(2.5 * 2**30))
+    assert advice.startswith("only 2.5 GiB free") and f"about {START_PEAK_GIB} GiB" in advice and "nvidia-smi" in advice

@@ -23,6 +23,8 @@ def gpu_lines() -> list[str]:
     """torch build, CUDA and each GPU (name, memory, compute capability)."""
     import torch  # noqa: PLC0415
 
+    from sonosteer.engine.devices import memory_advice  # noqa: PLC0415 - imports torch
+
     lines = [f"torch {torch.__version__} ({'CUDA ' + torch.version.cuda if torch.version.cuda else 'CPU-only build'})"]
     available, reason = cuda_status()
     if not available:
@@ -36,6 +38,8 @@ def gpu_lines() -> list[str]:
             f"GPU {i}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
             f"compute capability {props.major}.{props.minor}"
         )
+        if advice := memory_advice(free):
+            lines.append(f"  {advice}")
     from sonosteer.engine import gpu_jpeg, triton_attention  # noqa: PLC0415
     from sonosteer.engine.quantize import float8_gemm_missing  # noqa: PLC0415
     from sonosteer.engine.triton_kernels import triton_missing  # noqa: PLC0415
@@ -52,7 +56,7 @@ def gpu_lines() -> list[str]:
     else:
         problem = triton_missing(device)
         kernels = (
-            f"fused GEGLU kernel (Triton {_version('triton')}; float8 convolutions opt-in)"
+            f"fused GEGLU kernel and float8 convolutions of the 32x32 and 16x16 latents (Triton {_version('triton')})"
             if problem is None
             else f"no fused GEGLU kernel: {problem}"
         )

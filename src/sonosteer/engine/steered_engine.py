@@ -23,7 +23,7 @@ from sonosteer.blocks import BLOCKS, Block
 from sonosteer.bridge.frame_controls import FrameControls, PromptRef
 from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
-from sonosteer.engine.devices import describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.devices import START_PEAK_GIB, describe_device, resolve_device, resolve_dtype
 from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.errors import EngineError, GpuOutOfMemoryError, is_out_of_memory
@@ -547,11 +547,6 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
-
-
-START_PEAK_GIB = 8
-"""GPU memory the default engine needs free while it starts at 512x512 (a 7.3 GiB peak measured on an H200;
-3.1 GiB stay held while it renders)."""
 
 
 def _out_of_memory(doing: str, torch_message: str) -> GpuOutOfMemoryError:
