@@ -98,3 +98,29 @@ def test_doctor_warns_when_a_gpu_has_less_free_than_the_engine_needs_to_start():
     assert memory_advice(START_PEAK_GIB * 2**30) is None and memory_advice(80 * 2**30) is None
     advice = memory_advice(int(2.5 * 2**30))
     assert advice.startswith("only 2.5 GiB free") and f"about {START_PEAK_GIB} GiB" in advice and "nvidia-smi" in advice
+
+
+def test_a_build_that_runs_out_of_memory_lets_go_of_the_weights_before_counting_what_is_free(tiny_weights, monkeypatch):
+    import weakref
+
+    loaded: list[weakref.ref] = []
+    real_load = steered_engine.load_parts
+
+    def load_and_watch(*args, **kwargs):
+        parts = real_load(*args, **kwargs)
+        loaded.append(weakref.ref(parts))
+        return parts
+
+    freed_when_counted: list[bool] = []
+    real_error = steered_engine._out_of_memory
+
+    def counting_error(doing, message):
+        freed_when_counted.append(loaded[0]() is None)
+        return real_error(doing, message)
+
+    monkeypatch.setattr(steered_engine, "load_parts", load_and_watch)
+    monkeypatch.setattr(steered_engine, "_out_of_memory", counting_error)
+    monkeypatch.setattr(SteeredEngine, "__init__", _raise_oom)  # the weights loaded; building the engine ran out
+    with pytest.raises(GpuOutOfMemoryError, match="while loading the model"):
+        SteeredEngine.from_settings(tiny_settings(tiny_weights, height=64, width=64))
+    assert freed_when_counted == [True]

@@ -307,7 +307,7 @@ class SteeredEngine:
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
         weights = resolve_weights(settings, progress=_scaled(progress, 0.0, 0.3))
-        oom = None
+        parts = oom = None
         try:
             parts = load_parts(weights, device, dtype, settings.prompt_cache_size, _scaled(progress, 0.3, 0.95))
             engine = cls(parts, settings)
@@ -315,7 +315,8 @@ class SteeredEngine:
             if not is_out_of_memory(exc):
                 raise
             oom = str(exc)
-        if oom is not None:  # raised out here, where the failed build's tensors are no longer referenced
+        if oom is not None:  # raised out here, with nothing of the failed build referenced, so it can be freed
+            parts = None
             raise _out_of_memory("loading the model", oom)
         if progress:
             progress(1.0, f"engine ready: {engine.label}")
