@@ -113,8 +113,13 @@ def create_renderer(
     except EngineError as exc:  # a GPU out of memory included (GpuOutOfMemoryError)
         if kind != "auto":
             raise
-        return RendererChoice(_preview(settings), f"preview renderer: SDXL-Turbo could not start: {exc}")
+        return _preview_instead(settings, exc)
     return RendererChoice(engine, decision.reason)
+
+
+def _preview_instead(settings: EngineSettings, why: Exception) -> RendererChoice:
+    """The preview, for "auto" when SDXL-Turbo could not start, and why."""
+    return RendererChoice(_preview(settings), f"preview renderer: SDXL-Turbo could not start: {why}")
 
 
 def warm_up(
@@ -127,7 +132,7 @@ def warm_up(
     except GpuOutOfMemoryError as exc:
         if kind != "auto":
             raise
-        preview = _preview(settings)
-        preview.warmup(progress)
-        return RendererChoice(preview, f"preview renderer: SDXL-Turbo could not start: {exc}")
+        fallback = _preview_instead(settings, exc)
+        fallback.renderer.warmup(progress)
+        return fallback
     return choice

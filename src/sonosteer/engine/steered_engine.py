@@ -14,6 +14,7 @@ import gc
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,17 +308,16 @@ class SteeredEngine:
         device = resolve_device(settings.device)
         dtype = resolve_dtype(settings.dtype, device)
         weights = resolve_weights(settings, progress=_scaled(progress, 0.0, 0.3))
-        parts = oom = None
-        try:
+        built: list[SteeredEngine] = []
+
+        def build() -> None:  # the loaded weights live only in this frame: gone when building fails
             parts = load_parts(weights, device, dtype, settings.prompt_cache_size, _scaled(progress, 0.3, 0.95))
-            engine = cls(parts, settings)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            oom = str(exc)
-        if oom is not None:  # raised out here, with nothing of the failed build referenced, so it can be freed
-            parts = None
+            built.append(cls(parts, settings))
+
+        oom = _out_of_memory_message(build)
+        if oom is not None:
             raise _out_of_memory("loading the model", oom)
+        engine = built[0]
         if progress:
             progress(1.0, f"engine ready: {engine.label}")
         return engine
@@ -499,13 +499,7 @@ class SteeredEngine:
         """Run the first frames: compiles and captures the CUDA graph when compiled (slow once, cached on disk)."""
         self._check_open()
         start = time.perf_counter()
-        oom = None
-        try:
-            self._warm_up_frames(progress)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            oom = str(exc)
+        oom = _out_of_memory_message(lambda: self._warm_up_frames(progress))
         if oom is not None:  # nothing half-captured is kept: the engine lets go of its models and graph
             self.close()
             raise _out_of_memory("warming up (compiling and capturing; the engine was closed)", oom)
@@ -548,6 +542,18 @@ class SteeredEngine:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this engine was closed; build a new one")
+
+
+def _out_of_memory_message(work: Callable[[], object]) -> str | None:
+    """Run `work`; the message of the GPU running out of memory if it did (other errors rise), else None.
+    Returned, not raised: the error and the tensors its frames held are gone when the caller counts free memory."""
+    try:
+        work()
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        return str(exc)
+    return None
 
 
 def _out_of_memory(doing: str, torch_message: str) -> GpuOutOfMemoryError:
