@@ -12,7 +12,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from engine_fixtures import tiny_settings
 from torch import nn
 
-from sonosteer.engine.fused_geglu import Fp8Geglu, fusable, geglu_fp8
+from sonosteer.engine.fused_geglu import TMA_MAX_PROGRAMS, Fp8Geglu, fusable, geglu_fp8, tma_programs
 from sonosteer.engine.steered_engine import SteeredEngine
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, geglu_bound, layer_norm_bound, quantize_fp8, restore, to_fp8
 
@@ -121,6 +121,12 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
     assert any(isinstance(m, Fp8Linear) for m in engine.generator.unet.modules())
     assert 0.0 < engine.float8_x0_error < 0.1
     assert engine.render().shape == (engine.settings.height, engine.settings.width, 3)
+
+
+def test_tma_loads_run_at_the_batches_where_they_were_faster_and_the_autotuned_kernel_beyond():
+    assert tma_programs(256, 5120) == 320 and tma_programs(1024, 2560) == 640 <= TMA_MAX_PROGRAMS  # batch 1
+    assert tma_programs(512, 5120) <= TMA_MAX_PROGRAMS < tma_programs(1024, 5120)  # batch 2: TMA; batch 4: pointers
+    assert tma_programs(200, 5120) == tma_programs(256, 5120)  # ragged rows take a whole tile
 
 
 @needs_float8_gpu

@@ -14,7 +14,7 @@ from torch import nn
 from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, quantize_fp8, to_fp8
 from sonosteer.engine.steered_engine import SteeredEngine
-from sonosteer.engine.tma_linear import TMA_MAX_IN_FEATURES, linear_fp8_tma, tiling, tma_fits
+from sonosteer.engine.tma_linear import TMA_MAX_IN_FEATURES, TUNED_TILINGS, beats_cublaslt, linear_fp8_tma, tiling, tma_fits
 
 
 def _operands(rows: int, features: int, width: int, device: str = "cpu", seed: int = 0):
@@ -68,9 +68,24 @@ def test_quantize_gives_the_tma_gemm_to_the_narrow_linears_and_keeps_cublaslt_fo
     assert isinstance(block.ff.net[0], Fp8Geglu) and block.ff.net[0].tma
 
 
-def test_tiling_takes_wide_tiles_only_with_rows_to_fill_them():
-    assert tiling(256, 1280) == tiling(256, 3840) == (64, 64, 128, 4, 4)
-    assert tiling(1024, 640)[:2] == (128, 64) and tiling(1024, 1920)[:2] == (64, 128)
+def test_tiling_is_the_tuned_one_at_the_frames_shapes_and_wide_only_with_rows_to_fill_it_elsewhere():
+    assert tiling(256, 1280, 1280) == tiling(256, 1280, 3840) == (64, 64, 128, 4, 4)  # batch 1 at 512 px
+    assert tiling(1024, 640, 640)[:2] == (128, 64) and tiling(1024, 640, 1920)[:2] == (64, 128)
+    assert tiling(512, 1280, 3840)[:2] == (128, 64)  # batch 2: the batch-1 tiles took 38 % longer than cuBLASLt
+    assert tiling(384, 1280, 1280) == (64, 64, 128, 4, 4) and tiling(4096, 640, 640)[:2] == (128, 64)  # untuned
+
+
+def test_our_gemm_runs_on_cuda_only_where_it_beat_cublaslt_and_at_any_shape_on_cpu():
+    linear = Fp8Linear(nn.Linear(640, 640), input_bound=1.0, tma=True)
+    frame_rows = {1: 1024, 2: 2048, 4: 4096}  # the 32x32 latent's tokens per call at batch 1, 2 and 4
+    assert linear.runs_tma(frame_rows[1], on_cuda=True) and linear.runs_tma(frame_rows[2], on_cuda=True)
+    assert not linear.runs_tma(frame_rows[4], on_cuda=True)  # cuBLASLt was faster at 4096 rows
+    assert not linear.runs_tma(1000, on_cuda=True)  # never measured: cuBLASLt
+    assert linear.runs_tma(frame_rows[4], on_cuda=False) and linear.runs_tma(1000, on_cuda=False)
+    library = Fp8Linear(nn.Linear(640, 640), input_bound=1.0, tma=False)
+    assert not library.runs_tma(frame_rows[1], on_cuda=True)
+    assert all(beats_cublaslt(*shape) and tma_fits(shape[1]) for shape in TUNED_TILINGS)
+    assert not beats_cublaslt(1024, 1280, 1280)  # a tie at batch 4: the library keeps it
 
 
 def test_the_engine_names_the_tma_gemms_and_renders(tiny_weights, monkeypatch):

@@ -36,6 +36,10 @@ multiple of this keep the unfused float8 pair."""
 TMA_TILING = (64, 64, 128, 4, 3)
 """(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) of the TMA kernel: the best of 22 tilings at both SDXL widths
 in an H200 sweep, as the pointer kernel's autotuning found on an H100."""
+TMA_MAX_PROGRAMS = 640
+"""With more programs than this the autotuned pointer kernel (larger tiles) runs instead: in an H200 sweep
+(fifteenth round) TMA's fixed tiling won up to 640 (10.49 against 11.22 us at 256 x 1280 -> 5120, 17.64
+against 18.36 at 512 rows), tied at 1280 and 2560, and lost at 1024 x 1280 -> 5120 (34.27 against 32.18)."""
 
 
 def _configs() -> list:
@@ -116,6 +120,11 @@ if triton is not None:
         _store_geglu(acc_h, acc_g, bias_ptr, out_ptr, offs_m, offs_n, M, N, gemm_scale, out_inv_scale)
 
 
+def tma_programs(rows: int, width: int) -> int:
+    """Programs of the TMA kernel (`TMA_TILING`) for `rows` x `width` outputs."""
+    return -(-rows // TMA_TILING[0]) * (width // TMA_TILING[1])
+
+
 @torch.library.custom_op("sonosteer::geglu_fp8", mutates_args=())
 def geglu_fp8(
     x: torch.Tensor,
@@ -128,15 +137,15 @@ def geglu_fp8(
 ) -> torch.Tensor:
     """float8 (M, N) = (hidden * gelu(gate)) / out_scale for float8 x (M, K) and weight (2N, K), where
     [hidden, gate] = x weight^T * gemm_scale + bias. pdl: programmatic dependent launch; tma: tiles
-    loaded by TMA (both Hopper and newer)."""
+    loaded by TMA (both Hopper and newer) where the TMA tiling makes at most `TMA_MAX_PROGRAMS` programs."""
     rows, width = x.shape[0], weight.shape[0] // 2
     if x.is_cuda and triton is not None:
         x, weight = x.contiguous(), weight.contiguous()  # the kernel's addressing assumes rows of K
         out = torch.empty((rows, width), device=x.device, dtype=FP8)
         options = {"launch_pdl": True} if pdl else {}
-        if tma:
+        if tma and tma_programs(rows, width) <= TMA_MAX_PROGRAMS:
             block_m, block_n, block_k, warps, stages = TMA_TILING
-            _geglu_fp8_tma_kernel[(triton.cdiv(rows, block_m) * (width // block_n),)](
+            _geglu_fp8_tma_kernel[(tma_programs(rows, width),)](
                 TensorDescriptor.from_tensor(x, [block_m, block_k]), TensorDescriptor.from_tensor(weight, [block_n, block_k]),
                 bias, out, rows, gemm_scale, 1.0 / out_scale, N=width, K=x.shape[1], USE_PDL=pdl,
                 BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages, **options,

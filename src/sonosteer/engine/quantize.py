@@ -31,7 +31,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from sonosteer.engine.tma_linear import TMA_ALIGN, TMA_MAX_IN_FEATURES, linear_fp8_tma, tma_fits
+from sonosteer.engine.tma_linear import TMA_ALIGN, TMA_MAX_IN_FEATURES, beats_cublaslt, linear_fp8_tma, tma_fits
 
 FP8 = torch.float8_e4m3fn
 FP8_MAX = float(torch.finfo(FP8).max)  # 448
@@ -112,7 +112,7 @@ class Fp8Linear(nn.Module):
     float8 input is taken as already divided by input_bound / 448 (the fused GEGLU's output).
     input_bound None: the input always arrives in float8 with its scale (`forward(x, input_scale)`),
     set per prompt pair (the cross-attention output projections). tma: the GEMM is our Triton kernel
-    with TMA loads (`tma_linear.py`, Hopper and newer) instead of cuBLASLt's.
+    with TMA loads (`tma_linear.py`, Hopper and newer) instead of cuBLASLt's, at the shapes where it is faster.
     """
 
     def __init__(self, linear: nn.Linear, input_bound: float | None, fast_accum: bool = False, tma: bool = False):
@@ -147,7 +147,7 @@ class Fp8Linear(nn.Module):
         if rows.dtype != FP8:
             rows = to_fp8(rows, self.input_bound / FP8_MAX if input_scale is None else input_scale)  # fuses into x's producer
         scale_a = self.input_scale if input_scale is None else input_scale
-        if self.tma:
+        if self.runs_tma(rows.shape[0], rows.is_cuda):
             y = linear_fp8_tma(rows, self.weight_fp8, scale_a, self.weight_scale, self.bias, self.out_dtype)
         else:
             y = torch._scaled_mm(
@@ -155,6 +155,11 @@ class Fp8Linear(nn.Module):
                 out_dtype=self.out_dtype, use_fast_accum=self.fast_accum,
             )
         return y.reshape(*x.shape[:-1], self.out_features)
+
+    def runs_tma(self, rows: int, on_cuda: bool) -> bool:
+        """Whether a call with `rows` rows runs our TMA GEMM: on CUDA only at the shapes where it beat
+        cuBLASLt (a static choice under torch.compile); on CPU the op is torch's arithmetic at any shape."""
+        return self.tma and (not on_cuda or beats_cublaslt(rows, self.in_features, self.out_features))
 
     def extra_repr(self) -> str:
         bound = "scale per prompt pair" if self.input_bound is None else f"|x| <= {self.input_bound:.4g}"

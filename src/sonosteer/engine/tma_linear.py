@@ -5,8 +5,9 @@ cuBLASLt's per-tensor float8 GEMM is the best library kernel at the frame's shap
 (host-side tensor descriptors: one asynchronous bulk copy per tile, no address arithmetic in the
 loop) beats it per call on an H200: 4.01 against 4.21 us at 256 x 1280 -> 1280 (180 calls a frame),
 3.81 against 4.44 at 1024 x 640 -> 640. With 2560 or 5120 inputs one program walks too many K tiles
-and cuBLASLt, which splits K, stays (`TMA_MAX_IN_FEATURES`). Both scales and the bias are applied in
-the epilogue, as cuBLASLt does, so the op is `torch._scaled_mm`'s arithmetic.
+and cuBLASLt, which splits K, stays (`TMA_MAX_IN_FEATURES`); so it does at every shape where no tiling
+of ours was measured faster (`TUNED_TILINGS`; at 4096 rows none was). Both scales and the bias are
+applied in the epilogue, as cuBLASLt does, so the op is `torch._scaled_mm`'s arithmetic.
 
 On CPU (and where Triton is missing) the op runs as the same arithmetic in torch.
 """
@@ -28,12 +29,39 @@ TMA_ALIGN = 16
 """TMA needs the rows' stride in bytes (the input features, for float8) to be a multiple of this."""
 
 
-def tiling(rows: int, out_features: int) -> tuple[int, int, int, int, int]:
-    """(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) for a float8 GEMM: the best of 22 tilings per shape in an
-    H200 sweep (twelfth round); wide tiles only where there are rows enough to fill the GPU with them."""
+TUNED_TILINGS: dict[tuple[int, int, int], tuple[int, int, int, int, int]] = {
+    # (rows, in_features, out_features): (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages), the best of 22 tilings
+    # where it beat cuBLASLt in an H200 sweep, kernels alone. Batch 1 at 512 px (twelfth round):
+    (256, 1280, 1280): (64, 64, 128, 4, 4),  # 4.01 against cuBLASLt's 4.21 us
+    (256, 1280, 3840): (64, 64, 128, 4, 4),  # 4.79 against 5.05
+    (1024, 640, 640): (128, 64, 128, 4, 4),  # 3.81 against 4.44
+    (1024, 640, 1920): (64, 128, 128, 4, 3),
+    # Batch 2 at 512 px (fifteenth round; the batch-1 tilings above took up to 38 % longer than cuBLASLt here):
+    (512, 1280, 1280): (128, 64, 128, 4, 4),  # 4.57 against 4.83
+    (512, 1280, 3840): (128, 64, 128, 4, 4),  # 6.41 against 6.92
+    (2048, 640, 640): (64, 64, 128, 4, 4),  # 4.55 against 5.19
+    (2048, 640, 1920): (128, 128, 128, 8, 3),  # 7.34 against 7.70
+    # Batch 4 at 512 px, or batch 1 at 1024 px: only this one beat cuBLASLt (10.49 against 11.17 us); at
+    # 1024 x 1280 -> 1280 it tied (6.03 against 6.00) and at 4096 rows it lost (6.24 against 5.95, 13.23 against 12.91)
+    (1024, 1280, 3840): (128, 128, 128, 4, 3),
+}
+"""Shapes on which our TMA GEMM runs in the engine; every other shape keeps cuBLASLt (`Fp8Linear`)."""
+
+
+def tiling(rows: int, in_features: int, out_features: int) -> tuple[int, int, int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_K, warps, stages) for a float8 GEMM: the tuned one where there is one, else
+    wide tiles only where there are rows enough to fill the GPU with them."""
+    tuned = TUNED_TILINGS.get((rows, in_features, out_features))
+    if tuned is not None:
+        return tuned
     if rows >= 1024:
         return (128, 64, 128, 4, 4) if out_features <= 640 else (64, 128, 128, 4, 3)
     return 64, 64, 128, 4, 4
+
+
+def beats_cublaslt(rows: int, in_features: int, out_features: int) -> bool:
+    """Whether our TMA GEMM was measured faster than cuBLASLt at this shape (`TUNED_TILINGS`)."""
+    return (rows, in_features, out_features) in TUNED_TILINGS
 
 
 if triton is not None:
@@ -75,7 +103,7 @@ def linear_fp8_tma(
         x, weight = x.contiguous(), weight.contiguous()  # TMA reads rows of K bytes
         rows, features = x.shape
         width = weight.shape[0]
-        block_m, block_n, block_k, warps, stages = tiling(rows, width)
+        block_m, block_n, block_k, warps, stages = tiling(rows, features, width)
         out = torch.empty((rows, width), device=x.device, dtype=out_dtype)
         grid = (triton.cdiv(rows, block_m) * triton.cdiv(width, block_n),)
         _linear_fp8_tma_kernel[grid](
