@@ -125,8 +125,13 @@ def test_triton_kernels_that_fail_here_give_way_to_library_kernels(tiny_weights,
 
 def test_tma_loads_run_at_the_batches_where_they_were_faster_and_the_autotuned_kernel_beyond():
     assert tma_programs(256, 5120) == 320 and tma_programs(1024, 2560) == 640 <= TMA_MAX_PROGRAMS  # batch 1
-    assert tma_programs(512, 5120) <= TMA_MAX_PROGRAMS < tma_programs(1024, 5120)  # batch 2: TMA; batch 4: pointers
     assert tma_programs(200, 5120) == tma_programs(256, 5120)  # ragged rows take a whole tile
+    fused = Fp8Geglu(GEGLU(1280, 5120), input_bound=8.0, output_bound=3.0, tma=True)
+    tokens = 256  # the 16x16 latent's, per image
+    assert fused.runs_tma(tokens, on_cuda=True) and fused.runs_tma(2 * tokens, on_cuda=True)  # batch 1 and 2
+    assert not fused.runs_tma(4 * tokens, on_cuda=True)  # batch 4: 1280 programs, the pointer kernel was faster
+    assert fused.runs_tma(4 * tokens, on_cuda=False)  # on CPU the op is torch arithmetic either way
+    assert not Fp8Geglu(GEGLU(1280, 5120), input_bound=8.0, output_bound=3.0).runs_tma(tokens, on_cuda=True)
 
 
 @needs_float8_gpu

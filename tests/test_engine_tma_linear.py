@@ -14,7 +14,15 @@ from torch import nn
 from sonosteer.engine.fused_geglu import Fp8Geglu
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, quantize_fp8, to_fp8
 from sonosteer.engine.steered_engine import SteeredEngine
-from sonosteer.engine.tma_linear import TMA_MAX_IN_FEATURES, TUNED_TILINGS, beats_cublaslt, linear_fp8_tma, tiling, tma_fits
+from sonosteer.engine.tma_linear import (
+    TMA_MAX_IN_FEATURES,
+    TUNED_TILINGS,
+    beats_cublaslt,
+    linear_fp8_tma,
+    run_counting_tma_gemms,
+    tiling,
+    tma_fits,
+)
 
 
 def _operands(rows: int, features: int, width: int, device: str = "cpu", seed: int = 0):
@@ -86,6 +94,22 @@ def test_our_gemm_runs_on_cuda_only_where_it_beat_cublaslt_and_at_any_shape_on_c
     assert not library.runs_tma(frame_rows[1], on_cuda=True)
     assert all(beats_cublaslt(*shape) and tma_fits(shape[1]) for shape in TUNED_TILINGS)
     assert not beats_cublaslt(1024, 1280, 1280)  # a tie at batch 4: the library keeps it
+
+
+def test_the_count_is_of_the_gemms_whose_shape_ran_our_kernel_and_the_hooks_go():
+    torch.manual_seed(3)
+    tuned, untuned = nn.Linear(640, 640), nn.Linear(640, 1280)  # (1024, 640, 1280) was never measured
+    model = nn.Sequential(
+        Fp8Linear(tuned, input_bound=4.0, tma=True), Fp8Linear(untuned, input_bound=4.0, tma=True),
+    )
+    x = torch.randn(1024, 640).clamp(-4, 4)  # the 32x32 latent's tokens at 640 features
+    y, on_gpu = run_counting_tma_gemms(model, lambda: model(x), on_cuda=True)
+    assert on_gpu == 1 and y.shape == (1024, 1280)
+    y_again, on_cpu = run_counting_tma_gemms(model, lambda: model(x), on_cuda=False)
+    assert on_cpu == 2 and torch.equal(y, y_again)
+    assert not any(m._forward_pre_hooks for m in model)
+    _, batch_4 = run_counting_tma_gemms(model, lambda: model(x.repeat(4, 1)), on_cuda=True)
+    assert batch_4 == 0  # 4096 rows: cuBLASLt was faster at both
 
 
 def test_the_engine_names_the_tma_gemms_and_renders(tiny_weights, monkeypatch):

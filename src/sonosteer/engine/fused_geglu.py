@@ -137,13 +137,13 @@ def geglu_fp8(
 ) -> torch.Tensor:
     """float8 (M, N) = (hidden * gelu(gate)) / out_scale for float8 x (M, K) and weight (2N, K), where
     [hidden, gate] = x weight^T * gemm_scale + bias. pdl: programmatic dependent launch; tma: tiles
-    loaded by TMA (both Hopper and newer) where the TMA tiling makes at most `TMA_MAX_PROGRAMS` programs."""
+    loaded by TMA (both Hopper and newer)."""
     rows, width = x.shape[0], weight.shape[0] // 2
     if x.is_cuda and triton is not None:
         x, weight = x.contiguous(), weight.contiguous()  # the kernel's addressing assumes rows of K
         out = torch.empty((rows, width), device=x.device, dtype=FP8)
         options = {"launch_pdl": True} if pdl else {}
-        if tma and tma_programs(rows, width) <= TMA_MAX_PROGRAMS:
+        if tma:
             block_m, block_n, block_k, warps, stages = TMA_TILING
             _geglu_fp8_tma_kernel[(tma_programs(rows, width),)](
                 TensorDescriptor.from_tensor(x, [block_m, block_k]), TensorDescriptor.from_tensor(weight, [block_n, block_k]),
@@ -179,7 +179,7 @@ def fusable(geglu: nn.Module) -> bool:
 class Fp8Geglu(nn.Module):
     """diffusers' GEGLU as one float8 kernel: its input scaled by `input_bound`, its output float8 at
     `output_bound` / 448, the fixed input scale of the feed-forward's second `Fp8Linear`; tma: tiles
-    loaded by TMA (Hopper and newer)."""
+    loaded by TMA (Hopper and newer) where that is faster (`runs_tma`)."""
 
     def __init__(self, geglu: nn.Module, input_bound: float, output_bound: float, tma: bool = False):
         super().__init__()
@@ -200,8 +200,14 @@ class Fp8Geglu(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = to_fp8(x.reshape(-1, self.in_features), self.input_bound / FP8_MAX)  # fuses into the layer norm
-        y = geglu_fp8(rows, self.weight_fp8, self.bias, self.gemm_scale, self.output_bound / FP8_MAX, self.pdl, self.tma)
+        tma = self.runs_tma(rows.shape[0], rows.is_cuda)
+        y = geglu_fp8(rows, self.weight_fp8, self.bias, self.gemm_scale, self.output_bound / FP8_MAX, self.pdl, tma)
         return y.reshape(*x.shape[:-1], self.out_features)
+
+    def runs_tma(self, rows: int, on_cuda: bool) -> bool:
+        """Whether a call with `rows` rows loads by TMA: on CUDA up to `TMA_MAX_PROGRAMS` programs, beyond
+        which the autotuned pointer kernel is faster (a static choice under torch.compile)."""
+        return self.tma and (not on_cuda or tma_programs(rows, self.out_features) <= TMA_MAX_PROGRAMS)
 
     def extra_repr(self) -> str:
         return (

@@ -50,6 +50,7 @@ from sonosteer.engine.quantize import (
     resolve_quantize,
     restore,
 )
+from sonosteer.engine.tma_linear import run_counting_tma_gemms
 from sonosteer.engine.triton_kernels import pdl_missing, set_programmatic_launch, tma_missing, triton_missing
 from sonosteer.engine.settings import EngineSettings
 from sonosteer.engine.slerp import slerp
@@ -259,7 +260,7 @@ class SteeredEngine:
             return
         try:
             with torch.no_grad():
-                x0 = self.generator.denoise()
+                x0, self.tma_gemms = run_counting_tma_gemms(self.generator.unet, self.generator.denoise, self._cuda)
         except Exception as error:
             if not (fuse_geglu or convs or attention_outputs or tma):
                 raise
@@ -271,6 +272,7 @@ class SteeredEngine:
                 stacklevel=3,
             )
             replaced = quantize_fp8(self.generator.unet, fast_accum=fast_accum)
+            self.tma_gemms = 0
             with torch.no_grad():
                 x0 = self.generator.denoise()
         self.float8_x0_error = relative_error(x0, reference)
@@ -289,7 +291,6 @@ class SteeredEngine:
         self.fused_geglus = sum(isinstance(m, Fp8Geglu) for m in modules)
         self.fp8_convs = sum(isinstance(m, Fp8Conv3x3) for m in modules)
         self.fp8_attention_outputs = sum(isinstance(getattr(m, "to_out", [None])[0], Fp8Linear) for m in modules)
-        self.tma_gemms = sum(isinstance(m, (Fp8Linear, Fp8Geglu)) and m.tma for m in modules)
         if self.float8_x0_error > FLOAT8_X0_TOLERANCE and not explicit:
             restore(replaced)
             self.quantize = "none"

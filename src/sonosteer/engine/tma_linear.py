@@ -14,7 +14,11 @@ On CPU (and where Triton is missing) the op runs as the same arithmetic in torch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
+from torch import nn
 
 try:
     import triton
@@ -120,6 +124,28 @@ def linear_fp8_tma(
 @linear_fp8_tma.register_fake
 def _linear_fp8_tma_fake(x, weight, scale_a, scale_b, bias, out_dtype):
     return x.new_empty((x.shape[0], weight.shape[0]), dtype=out_dtype)
+
+
+T = TypeVar("T")
+
+
+def run_counting_tma_gemms(model: nn.Module, run: Callable[[], T], on_cuda: bool) -> tuple[T, int]:
+    """`run()`'s result, and how many of `model`'s float8 GEMMs (modules with `tma` and `runs_tma`) ran
+    with TMA loads in it: their shapes decide, so the count is the frame's, not the modules'."""
+    ran: set[int] = set()
+
+    def note(module: nn.Module, args: tuple) -> None:
+        x = args[0]
+        if module.runs_tma(x.numel() // x.shape[-1], on_cuda):
+            ran.add(id(module))
+
+    hooks = [m.register_forward_pre_hook(note) for m in model.modules() if getattr(m, "tma", False) and hasattr(m, "runs_tma")]
+    try:
+        result = run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return result, len(ran)
 
 
 def tma_fits(in_features: int) -> bool:
