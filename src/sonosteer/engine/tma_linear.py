@@ -149,5 +149,5 @@ def run_counting_tma_gemms(model: nn.Module, run: Callable[[], T], on_cuda: bool
 
 
 def tma_fits(in_features: int) -> bool:
-    """Whether a float8 linear with this many inputs runs the TMA kernel (and gains by it)."""
+    """Whether a float8 linear with this many inputs can run the TMA kernel (`beats_cublaslt` says where it does)."""
     return in_features <= TMA_MAX_IN_FEATURES and in_features % TMA_ALIGN == 0
