@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from diffusers import UNet2DConditionModel
 from diffusers.models.attention import BasicTransformerBlock
 from engine_fixtures import tiny_settings
 from torch import nn
 
-from sonosteer.engine.fused_geglu import Fp8Geglu
+from sonosteer.engine.architectures import SDXL_TURBO_UNET_CONFIG
+from sonosteer.engine.fused_geglu import TMA_MAX_PROGRAMS, Fp8Geglu, tma_programs
 from sonosteer.engine.quantize import FP8_MAX, Fp8Linear, quantize_fp8, to_fp8
 from sonosteer.engine.steered_engine import SteeredEngine
 from sonosteer.engine.tma_linear import (
@@ -94,6 +96,37 @@ def test_our_gemm_runs_on_cuda_only_where_it_beat_cublaslt_and_at_any_shape_on_c
     assert not library.runs_tma(frame_rows[1], on_cuda=True)
     assert all(beats_cublaslt(*shape) and tma_fits(shape[1]) for shape in TUNED_TILINGS)
     assert not beats_cublaslt(1024, 1280, 1280)  # a tie at batch 4: the library keeps it
+
+
+def _transformer_linear_calls(size_px: int) -> set[tuple[int, int, int]]:
+    """(rows, in, out) of every transformer linear call in one frame of the full-size SDXL-Turbo UNet at
+    `size_px`, found on the meta device (shapes only: no weights, no arithmetic)."""
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**SDXL_TURBO_UNET_CONFIG)
+    calls: set[tuple[int, int, int]] = set()
+
+    def note(module: nn.Linear, args: tuple) -> None:
+        calls.add((args[0].numel() // module.in_features, module.in_features, module.out_features))
+
+    for name, module in unet.named_modules():
+        if isinstance(module, nn.Linear) and ".transformer_blocks." in name:
+            module.register_forward_pre_hook(note)
+    latent = size_px // 8
+    with torch.device("meta"):
+        added = {"text_embeds": torch.empty(1, 1280), "time_ids": torch.empty(1, 6)}
+        unet(torch.empty(1, 4, latent, latent), torch.tensor([999.0]), torch.empty(1, 77, 2048), added_cond_kwargs=added)
+    return calls
+
+
+def test_every_float8_gemm_of_a_512px_frame_has_a_tuned_tma_tiling():
+    """The default measured at batch 1 (twelfth round) ran our kernels at all of the frame's eligible shapes."""
+    calls = _transformer_linear_calls(512)
+    geglus = {(rows, n // 2) for rows, k, n in calls if n == 8 * k}  # the GEGLU's projection: hidden and gate, 4 x wide
+    gemms = {(rows, k, n) for rows, k, n in calls if tma_fits(k) and rows != 77 and n != 8 * k}  # 77: the prompt's
+    assert {k for _, k, _ in gemms} == {640, 1280} and len(geglus) == 2
+    for rows, k, n in gemms:  # the attention's self-attention Q, K and V run as one GEMM three times as wide
+        assert beats_cublaslt(rows, k, n) and beats_cublaslt(rows, k, 3 * k), (rows, k, n)
+    assert all(tma_programs(rows, width) <= TMA_MAX_PROGRAMS for rows, width in geglus)
 
 
 def test_the_count_is_of_the_gemms_whose_shape_ran_our_kernel_and_the_hooks_go():
