@@ -8,16 +8,18 @@ DTYPE_BY_NAME = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32"
 START_PEAK_GIB = 8
 """GPU memory the default engine needs free while it starts at 512x512 (a 7.3 GiB peak measured on an H200;
 3.1 GiB stay held while it renders)."""
+MAKE_ROOM = (
+    f"SDXL-Turbo needs about {START_PEAK_GIB} GiB free while it starts at 512x512. "
+    "Close other programs that use the GPU (`nvidia-smi` lists them)"
+)
+"""The advice for a GPU short of memory, shared by `doctor`'s warning and the out-of-memory error."""
 
 
 def memory_advice(free_bytes: int) -> str | None:
     """A plain warning when a GPU has less memory free than the engine needs to start, else None."""
     if free_bytes >= START_PEAK_GIB * 2**30:
         return None
-    return (
-        f"only {free_bytes / 2**30:.1f} GiB free: SDXL-Turbo needs about {START_PEAK_GIB} GiB free while it starts "
-        "at 512x512. Close other programs that use this GPU (`nvidia-smi` lists them), or play a smaller --size."
-    )
+    return f"only {free_bytes / 2**30:.1f} GiB free: {MAKE_ROOM}, or play a smaller --size."
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,6 +1,6 @@
 """Where a frame's host time goes: the CPU-side calls (torch ops, CUDA runtime API) of one step, per step.
 
-The frame as a caller waits for it carries 0.13-0.34 ms over its GPU graph, depending on the machine's
+The frame as a caller waits for it carries 0.09-0.34 ms over its GPU graph, depending on the machine's
 host; this names the calls that take it (a CUDA event's synchronize is the wait for the GPU).
 """
 

@@ -24,7 +24,7 @@ from sonosteer.blocks import BLOCKS, Block
 from sonosteer.bridge.frame_controls import FrameControls, PromptRef
 from sonosteer.bridge.slerp import resolve_prompt
 from sonosteer.engine.architectures import pooled_width
-from sonosteer.engine.devices import START_PEAK_GIB, describe_device, resolve_device, resolve_dtype
+from sonosteer.engine.devices import MAKE_ROOM, describe_device, resolve_device, resolve_dtype
 from sonosteer.engine.compiling import compile_generator, compile_plan
 from sonosteer.engine.cuda_graph import CapturedGraph
 from sonosteer.engine.errors import EngineError, GpuOutOfMemoryError, is_out_of_memory
@@ -570,9 +570,8 @@ def _out_of_memory(doing: str, torch_message: str) -> GpuOutOfMemoryError:
             pass
     first_line = (torch_message.strip().splitlines() or ["out of memory"])[0][:240].rstrip(".")
     return GpuOutOfMemoryError(
-        f"the GPU ran out of memory while {doing}: {first_line}.{free} sonosteer needs about "
-        f"{START_PEAK_GIB} GiB free while it starts at 512x512. Close other programs that use the GPU "
-        "(`nvidia-smi` lists them) and start again, or choose a smaller --size, or play with --engine preview "
+        f"the GPU ran out of memory while {doing}: {first_line}.{free} {MAKE_ROOM} and start again, "
+        "or choose a smaller --size, or play with --engine preview "
         "(the controls drawn as colour fields, no generated images)."
     )
 
